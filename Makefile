@@ -1,0 +1,56 @@
+# keyless.aws: every task a developer or CI needs. `make demo` and `make test` set themselves up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.keyless-stamp
+BUILD := .build
+# The collections tree ansible.cfg points at: keyless/aws is this checkout, amazon/aws the
+# copy carried by the pinned `ansible` package.
+COLLECTIONS := $(BUILD)/collections
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+SANDBOX := PYTHONPATH=$(CURDIR)/tests $(BIN)/python -m sandbox run --
+PYTEST_WORKERS ?= 2
+
+.PHONY: help venv test demo unit integration sanity lint changelog-lint docs-lint molecule bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+venv: $(STAMP) ## create .venv with the pinned dev requirements (no-op when current)
+
+$(STAMP): requirements-dev.txt requirements.txt scripts/link-collections.sh
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "keyless.aws needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	bash scripts/link-collections.sh $(VENV) $(COLLECTIONS)
+	@touch $(STAMP)
+
+test: venv ## the whole test suite: sanity, lint, unit, integration, docs, changelog, molecule
+	bash scripts/test.sh
+
+demo: venv ## run playbooks/provision.yml against the embedded sandbox
+	$(SANDBOX) bash scripts/demo.sh
+
+unit: venv ## unit tests of plugins/ (pytest)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/unit
+
+integration: venv ## integration playbooks against the sandbox
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/integration
+
+sanity: venv ## ansible-test sanity --venv
+	bash scripts/sanity.sh
+
+lint: venv ## ansible-lint --offline --profile production
+	bash scripts/lint.sh
+
+changelog-lint: venv ## antsibull-changelog lint
+	$(BIN)/antsibull-changelog lint
+
+docs-lint: venv ## antsibull-docs lint-collection-docs --plugin-docs
+	bash scripts/docs-lint.sh
+
+clean: ## remove build output (keeps .venv)
+	rm -rf $(BUILD) tests/output .pytest_cache

@@ -1,0 +1,253 @@
+# -*- coding: utf-8 -*-
+# Copyright: keyless.aws contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""What every concern of the collection shares: one error type, one retry policy, partitions
+and ARNs. Nothing here knows about Ansible module objects, so unit tests reach it directly."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import random
+import re
+import time
+
+try:
+    import botocore.exceptions as _botocore_exceptions
+except ImportError:  # pragma: no cover - the module reports the missing library itself
+    _botocore_exceptions = None
+
+
+class KeylessError(Exception):
+    """A failure the user can act on: a sentence that names the thing, the cause and the fix.
+
+    ``param`` names the module parameter at fault (bad input); ``code`` carries the AWS error
+    code when AWS refused; ``details`` goes into the module's failure result as is.
+    """
+
+    def __init__(self, message, param=None, code=None, exception=None, **details):
+        super(KeylessError, self).__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+        self.exception = exception
+        self.details = details
+
+
+def error_code(exc):
+    """The AWS error code of a botocore ClientError, else None."""
+    response = getattr(exc, "response", None) or {}
+    return response.get("Error", {}).get("Code")
+
+
+def error_message(exc):
+    response = getattr(exc, "response", None) or {}
+    return response.get("Error", {}).get("Message") or str(exc)
+
+
+def http_status(exc):
+    response = getattr(exc, "response", None) or {}
+    return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def aws_failure(exc, doing):
+    """Turn a botocore error into a KeylessError: '<doing> failed: <Code>: <message>'."""
+    code = error_code(exc)
+    if code:
+        message = "{0} failed: AWS said {1}: {2}".format(doing, code, error_message(exc))
+    else:
+        message = "{0} failed: {1}".format(doing, exc)
+    return KeylessError(message, code=code, exception=exc)
+
+
+# ---- the retry policy ------------------------------------------------------------------
+
+# Error codes that mean "try again later" on every AWS service we call.
+THROTTLING_CODES = frozenset(
+    (
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "SlowDown",
+        "EC2ThrottledException",
+        "PriorRequestNotComplete",
+    )
+)
+SERVER_ERROR_CODES = frozenset(
+    ("InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable", "ServiceFailure")
+)
+
+
+def is_retryable(exc):
+    """Throttling, a 5xx answer, or a connection that failed: worth another try."""
+    if _botocore_exceptions is None:
+        return False
+    if isinstance(exc, _botocore_exceptions.ClientError):
+        code = error_code(exc)
+        if code in THROTTLING_CODES or code in SERVER_ERROR_CODES:
+            return True
+        status = http_status(exc)
+        return status is not None and status >= 500
+    connection_errors = (
+        _botocore_exceptions.ConnectionError,
+        _botocore_exceptions.HTTPClientError,
+        _botocore_exceptions.ReadTimeoutError,
+    )
+    return isinstance(exc, connection_errors)
+
+
+class RetryPolicy:
+    """Jittered exponential backoff ("full jitter"), bounded by attempts and by time.
+
+    ``should_retry(exc)`` decides; by default ``is_retryable``. ``extra`` adds a predicate for
+    errors that mean "not yet" in one place only (IAM-to-EC2 propagation, for instance).
+    """
+
+    def __init__(self, max_attempts=10, base_delay=0.5, max_delay=20.0, deadline=300.0,
+                 should_retry=is_retryable, sleep=time.sleep, clock=time.monotonic, rand=random.uniform):
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.deadline = deadline
+        self.should_retry = should_retry
+        self._sleep = sleep
+        self._clock = clock
+        self._rand = rand
+
+    def with_extra(self, predicate, deadline=None):
+        """A copy that also retries what ``predicate`` accepts (and may wait longer)."""
+        base = self.should_retry
+        return RetryPolicy(
+            max_attempts=10 ** 6 if deadline else self.max_attempts,
+            base_delay=self.base_delay,
+            max_delay=self.max_delay,
+            deadline=deadline if deadline is not None else self.deadline,
+            should_retry=lambda exc: base(exc) or predicate(exc),
+            sleep=self._sleep,
+            clock=self._clock,
+            rand=self._rand,
+        )
+
+    def delays(self):
+        attempt = 0
+        while True:
+            yield self._rand(0, min(self.max_delay, self.base_delay * (2 ** attempt)))
+            attempt += 1
+
+    def call(self, func, *args, **kwargs):
+        started = self._clock()
+        delays = self.delays()
+        attempt = 1
+        while True:
+            try:
+                return func(*args, **kwargs)
+            except Exception as exc:  # pylint: disable=broad-except
+                if not self.should_retry(exc) or attempt >= self.max_attempts:
+                    raise
+                delay = next(delays)
+                if self._clock() + delay - started > self.deadline:
+                    raise
+                self._sleep(delay)
+                attempt += 1
+
+
+class RetryingClient:
+    """A boto3 client whose every API call goes through one RetryPolicy.
+
+    Unlike amazon.aws's wrapper (retries only with ``aws_retry=True`` and never on a broken
+    connection), every call is retried, so no call site can forget to.
+    """
+
+    _PASS_THROUGH = ("get_paginator", "can_paginate", "get_waiter", "generate_presigned_url", "close")
+
+    def __init__(self, client, policy=None):
+        self.client = client
+        self.policy = policy or RetryPolicy()
+
+    @property
+    def meta(self):
+        return self.client.meta
+
+    @property
+    def exceptions(self):
+        return self.client.exceptions
+
+    def __getattr__(self, name):
+        attribute = getattr(self.client, name)
+        if name in self._PASS_THROUGH or name.startswith("_") or not callable(attribute):
+            return attribute
+        policy = self.policy
+
+        def call(*args, **kwargs):
+            return policy.call(attribute, *args, **kwargs)
+
+        call.__name__ = name
+        return call
+
+
+def botocore_config():
+    """Client configuration: botocore's own retries off (our policy is the only one)."""
+    return {"retries": {"total_max_attempts": 1, "mode": "standard"}}
+
+
+def paginate(call, result_key, token_in="Marker", token_out="Marker", **kwargs):
+    """Every item of a paginated AWS list call, one retried call per page."""
+    items = []
+    while True:
+        page = call(**kwargs)
+        items.extend(page.get(result_key) or [])
+        token = page.get(token_out)
+        if token_out == "Marker" and not page.get("IsTruncated"):
+            token = None
+        if not token:
+            return items
+        kwargs[token_in] = token
+
+
+# ---- partitions and ARNs -----------------------------------------------------------------
+
+_PARTITION_PREFIXES = (
+    ("cn-", "aws-cn"),
+    ("us-gov-", "aws-us-gov"),
+    ("us-isob-", "aws-iso-b"),
+    ("us-iso-", "aws-iso"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("us-isof-", "aws-iso-f"),
+)
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f")
+
+
+def partition_for_region(region):
+    """The AWS partition a region belongs to ('aws' for commercial and unknown regions)."""
+    for prefix, partition in _PARTITION_PREFIXES:
+        if (region or "").startswith(prefix):
+            return partition
+    return "aws"
+
+
+_ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):"
+                  r"(?P<account>\d{12}|aws|):(?P<resource>.+)$")
+
+
+def parse_arn(arn):
+    """Split an ARN into a dict (partition, service, region, account, resource_type, path, name),
+    or None when the text is not an ARN."""
+    match = _ARN.match(arn or "")
+    if not match:
+        return None
+    parts = match.groupdict()
+    resource = parts.pop("resource")
+    resource_type, _sep, rest = resource.partition("/")
+    path, _sep, name = rest.rpartition("/")
+    parts.update(resource_type=resource_type, path="/" + path + "/" if path else "/", name=name)
+    return parts
+
+
+def looks_like_arn(text):
+    return (text or "").startswith("arn:")

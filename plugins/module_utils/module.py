@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# Copyright: keyless.aws contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The one place where our logic meets Ansible's module object: clients with the shared retry
+policy, and KeylessError turned into the failure result every module returns."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
+
+try:
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
+except ImportError:  # AnsibleAWSModule reports a missing botocore itself
+    BotoCoreError = ClientError = ()
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
+from ansible_collections.keyless.aws.plugins.module_utils.common import RetryingClient
+from ansible_collections.keyless.aws.plugins.module_utils.common import RetryPolicy
+from ansible_collections.keyless.aws.plugins.module_utils.common import botocore_config
+
+
+class KeylessModule(AnsibleAWSModule):
+    """AnsibleAWSModule (same connection options, environment variables, module_defaults
+    group and error format as amazon.aws) with the collection's retry policy and errors."""
+
+    def __init__(self, **kwargs):
+        super(KeylessModule, self).__init__(**kwargs)
+        self.retry_policy = RetryPolicy()
+        self._clients = {}
+
+    def retrying_client(self, service):
+        """One client per service per run, every call through the shared retry policy."""
+        if service not in self._clients:
+            raw = self.client(service, config=botocore_config())
+            self._clients[service] = RetryingClient(raw, self.retry_policy)
+        return self._clients[service]
+
+    def fail_keyless(self, error):
+        """Fail with a KeylessError's sentence, its parameter, and the AWS error when any."""
+        failure = dict(msg=error.message)
+        if error.param:
+            failure["param"] = error.param
+        failure.update(error.details)
+        response = getattr(error.exception, "response", None)
+        if response is not None:
+            failure.update(camel_dict_to_snake_dict(response))
+        elif error.exception is not None:
+            failure["error"] = {"message": str(error.exception)}
+        failure.update(self._gather_versions())
+        self.fail_json(**failure)
+
+    def run(self, func, *args, **kwargs):
+        """Call ``func`` and exit with its result; a KeylessError becomes the failure result."""
+        try:
+            result = func(*args, **kwargs)
+        except KeylessError as error:
+            self.fail_keyless(error)
+        except (BotoCoreError, ClientError) as error:  # a call site that did not say what it was doing
+            self.fail_json_aws(error)
+        for warning in result.pop("warnings", []):
+            self.warn(warning)
+        self.exit_json(**result)
