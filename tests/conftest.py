@@ -1,0 +1,35 @@
+"""Shared by unit and integration tests: imports, and the sandbox fixture.
+
+``ansible_collections.keyless.aws`` is importable through .build/collections (laid out by
+``make venv``: keyless/aws is this checkout, amazon/aws the venv's copy).
+"""
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLLECTIONS = os.path.join(ROOT, ".build", "collections")
+for path in (COLLECTIONS, os.path.join(ROOT, "tests")):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+if not os.path.isdir(os.path.join(COLLECTIONS, "ansible_collections", "keyless", "aws")):
+    raise RuntimeError("run `make venv` first: .build/collections is missing")
+
+from sandbox import Sandbox  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    """One sandbox per test process (each xdist worker has its own, on its own port)."""
+    with Sandbox() as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    """A sandbox with no AWS resources and an empty request log."""
+    sandbox_server.reset()
+    yield sandbox_server
