@@ -502,3 +502,35 @@ def _disassociate_all(ec2, usage):
             if error_code(exc) == "InvalidAssociationID.NotFound":
                 continue  # already detached
             raise aws_failure(exc, "detaching the profile from instance {0}".format(entry["instance_id"]))
+
+
+# ---- keyless.aws.iam_instance_profile_info -----------------------------------------------
+
+
+def describe_profiles(iam, ec2_client=None, name=None, path_prefix=None, role=None):
+    """Profiles by name, path prefix and/or role, normalised, with ``role_trusts_ec2`` and,
+    when ``ec2_client`` (a callable) is given, the ``instances`` each is attached to."""
+    if name is not None:
+        found = get_profile(iam, name)
+        profiles = [found] if found else []
+    elif role is not None:
+        profiles = profiles_for_role(iam, role)
+    else:
+        profiles = list_profiles(iam, path_prefix)
+    if role is not None:
+        profiles = [p for p in profiles if role in role_names(p)]
+    if path_prefix:
+        profiles = [p for p in profiles if p["Path"].startswith(path_prefix)]
+    if profiles and name is None:
+        # List calls leave out tags; GetInstanceProfile carries them.
+        profiles = [get_profile(iam, p["InstanceProfileName"]) or p for p in profiles]
+    usage = profile_usage(ec2_client(), set(p["Arn"] for p in profiles)) if ec2_client and profiles else {}
+    result = []
+    for profile in sorted(profiles, key=lambda p: p["InstanceProfileName"]):
+        entry = normalize_profile(profile)
+        roles = profile.get("Roles") or []
+        entry["role_trusts_ec2"] = role_trust(roles[0])["trusts_ec2"] if roles else None
+        if ec2_client is not None:
+            entry["instances"] = usage.get(profile["Arn"], [])
+        result.append(entry)
+    return result

@@ -29,8 +29,10 @@ class QuietHandler(WSGIRequestHandler):
     def log_request(self, *args, **kwargs):
         pass
 
+
 # Parameters whose values must never reach the request log.
-_SECRET_PARAM = re.compile(r"(secret|password|token|privatekey|userdata|credentials)", re.I)
+# (IMDS options such as HttpTokens=required are settings, not tokens: they stay readable.)
+_SECRET_PARAM = re.compile(r"(secret|password|(?<!http)token|privatekey|userdata|credentials)", re.I)
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -51,6 +53,8 @@ class SandboxApp:
         self.extensions = {}
         # callables(request_info) -> None | (status, headers, body), asked before anything
         self.interceptors = []
+        # (service, action) -> callable(info, body) -> body: rewrite moto's answer
+        self.response_filters = {}
         # callables run after moto has been reset (extensions keep state of their own)
         self.reset_hooks = []
 
@@ -129,9 +133,27 @@ class SandboxApp:
             seen["status"] = int(status.split(" ", 1)[0])
             return start_response(status, headers, exc_info)
 
-        result = self._moto(environ, recording_start_response)
-        self._record(info, seen.get("status", 0))
-        return result
+        response_filter = self.response_filters.get((info["service"], info["action"]))
+        if response_filter is None:
+            result = self._moto(environ, recording_start_response)
+            self._record(info, seen.get("status", 0))
+            return result
+
+        captured = {}
+
+        def capturing_start_response(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            seen["status"] = int(status.split(" ", 1)[0])
+            return lambda data: None
+
+        body = b"".join(self._moto(environ, capturing_start_response))
+        if seen["status"] == 200:
+            body = response_filter(info, body)
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(body))))
+        start_response(captured["status"], headers)
+        self._record(info, seen["status"])
+        return [body]
 
     def _record(self, info, status):
         if info["service"] is None and info["action"].startswith(("GET /moto-api", "POST /moto-api")):
@@ -181,6 +203,10 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"
             409: "Conflict", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
+# Modules whose install(sandbox) teaches the sandbox what moto gets wrong.
+EXTENSION_MODULES = ("extensions", "iam_extensions")
+
+
 class Sandbox:
     """Start/stop the sandbox's AWS endpoint on a free loopback port.
 
@@ -213,11 +239,11 @@ class Sandbox:
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-moto", daemon=True)
         self._thread.start()
         self._wait_ready()
-        try:
-            from . import extensions
-        except ImportError:  # run as a top-level module
-            import extensions  # type: ignore
-        extensions.install(self)
+        import importlib
+
+        package = __name__.rpartition(".")[0]
+        for name in EXTENSION_MODULES:
+            importlib.import_module(package + "." + name if package else name).install(self)
         return self
 
     def _wait_ready(self, timeout=10.0):
