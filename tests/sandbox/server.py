@@ -57,6 +57,9 @@ class SandboxApp:
         self.response_filters = {}
         # callables run after moto has been reset (extensions keep state of their own)
         self.reset_hooks = []
+        # control paths of other sandbox pieces (the IMDS emulators):
+        # path prefix -> callable(method, path, body) -> (status, JSON-able payload)
+        self.control_handlers = {}
 
     # ---- request parsing ------------------------------------------------------------
     @staticmethod
@@ -158,8 +161,11 @@ class SandboxApp:
     def _record(self, info, status):
         if info["service"] is None and info["action"].startswith(("GET /moto-api", "POST /moto-api")):
             return
+        if info["environ"].get("HTTP_X_KEYLESS_SANDBOX_ORIGIN"):  # EC2's own reads (IMDS emulator)
+            return
         record = RequestRecord(
             service=info["service"],
+            region=info["region"],
             action=info["action"],
             status=status,
             params=self.redact(info["params"]),
@@ -184,8 +190,16 @@ class SandboxApp:
             self.reset()
             payload = "{}"
         else:
-            start_response("404 Not Found", [("Content-Type", "application/json")])
-            return [b'{"error": "unknown sandbox control path"}']
+            prefix = next((p for p in self.control_handlers if path == p or path.startswith(p + "/")), None)
+            if prefix is None:
+                start_response("404 Not Found", [("Content-Type", "application/json")])
+                return [b'{"error": "unknown sandbox control path"}']
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            status, result = self.control_handlers[prefix](method, path, body)
+            start_response("{0} {1}".format(status, _REASONS.get(status, "Status")),
+                           [("Content-Type", "application/json")])
+            return [json.dumps(result).encode("utf-8")]
         start_response("200 OK", [("Content-Type", "application/json")])
         return [payload.encode("utf-8")]
 
@@ -204,7 +218,7 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"
 
 
 # Modules whose install(sandbox) teaches the sandbox what moto gets wrong.
-EXTENSION_MODULES = ("extensions", "iam_extensions")
+EXTENSION_MODULES = ("extensions", "iam_extensions", "imds")
 
 
 class Sandbox:
@@ -261,6 +275,8 @@ class Sandbox:
                 time.sleep(0.05)
 
     def stop(self):
+        if getattr(self, "imds", None) is not None:  # the IMDS emulators (imds.install)
+            self.imds.stop_all()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
