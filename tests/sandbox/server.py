@@ -275,6 +275,7 @@ class Sandbox:
                 time.sleep(0.05)
 
     def stop(self):
+        if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._thread.join(timeout=10)
