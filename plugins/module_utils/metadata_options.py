@@ -1,0 +1,629 @@
+# -*- coding: utf-8 -*-
+# Copyright: keyless.aws contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Instance metadata service (IMDS) options on running instances, launch templates and the
+account-level defaults of a region: read them, work out what differs, change only that.
+
+Everything is planned first (all reads, every check that can fail on input), then applied, so
+bad input fails before any change. ``ensure_*`` functions return ``(changed, result)`` and
+handle check mode right before the call that mutates. Functions take boto3 clients (wrapped
+in ``RetryingClient`` by the module) and return plain data.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import binascii
+import copy
+import re
+import time
+import uuid
+import zlib
+
+from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
+from ansible_collections.keyless.aws.plugins.module_utils.common import aws_failure
+from ansible_collections.keyless.aws.plugins.module_utils.common import error_code
+from ansible_collections.keyless.aws.plugins.module_utils.common import paginate
+from ansible_collections.keyless.aws.plugins.module_utils.validation import check_instance_ids
+
+# (module option, EC2 API member), in the order results show them.
+OPTIONS = (
+    ("http_tokens", "HttpTokens"),
+    ("http_endpoint", "HttpEndpoint"),
+    ("http_put_response_hop_limit", "HttpPutResponseHopLimit"),
+    ("instance_metadata_tags", "InstanceMetadataTags"),
+    ("http_protocol_ipv6", "HttpProtocolIpv6"),
+)
+CHOICES = {
+    "HttpTokens": ("optional", "required"),
+    "HttpEndpoint": ("enabled", "disabled"),
+    "InstanceMetadataTags": ("enabled", "disabled"),
+    "HttpProtocolIpv6": ("enabled", "disabled"),
+}
+HOP_LIMIT_RANGE = (1, 64)
+# The account-level defaults have no IPv6 endpoint setting.
+ACCOUNT_OPTIONS = ("HttpTokens", "HttpEndpoint", "HttpPutResponseHopLimit", "InstanceMetadataTags")
+
+# Instance ids per DescribeInstances filter (EC2 takes up to 200 values per filter).
+DESCRIBE_CHUNK = 200
+# Instances that can no longer be changed.
+GONE_STATES = ("shutting-down", "terminated")
+
+_TEMPLATE_ID = re.compile(r"^lt-[0-9a-f]{17}$")
+_TEMPLATE_NAME = re.compile(r"^[a-zA-Z0-9().\-/_]{3,128}$")
+_VERSION = re.compile(r"^(\$Latest|\$Default|[1-9][0-9]*)$")
+
+_TEMPLATE_NOT_FOUND = (
+    "InvalidLaunchTemplateName.NotFoundException",
+    "InvalidLaunchTemplateId.NotFound",
+    "InvalidLaunchTemplateId.Malformed",
+    "InvalidLaunchTemplateName.MalformedException",
+)
+_VERSION_NOT_FOUND = ("InvalidLaunchTemplateId.VersionNotFound", "InvalidLaunchTemplateVersion.NotFound")
+
+
+# ---- input -----------------------------------------------------------------------------------
+
+
+def desired_options(params):
+    """The options to enforce, {API member: value}, from the module's parameters; unset ones left out."""
+    desired = {}
+    for option, member in OPTIONS:
+        value = params.get(option)
+        if value is None:
+            continue
+        if member == "HttpPutResponseHopLimit":
+            if isinstance(value, bool) or not isinstance(value, int) or not (
+                    HOP_LIMIT_RANGE[0] <= value <= HOP_LIMIT_RANGE[1]):
+                raise KeylessError(
+                    "{0}: {1!r} is out of range; EC2 takes a hop limit from 1 to 64 (1 keeps tokens on the instance, "
+                    "2 lets containers on the instance reach the metadata service).".format(option, value),
+                    param=option,
+                )
+        elif value not in CHOICES[member]:
+            raise KeylessError("{0}: {1!r} is not one of {2}.".format(option, value, ", ".join(CHOICES[member])),
+                               param=option)
+        desired[member] = value
+    return desired
+
+
+def check_launch_templates(entries, param="launch_templates"):
+    """Each entry: exactly one of name or id, and a version ($Default, $Latest or a number >= 1)."""
+    checked = []
+    seen = set()
+    for index, entry in enumerate(entries or []):
+        where = "{0}[{1}]".format(param, index)
+        if not isinstance(entry, dict):
+            raise KeylessError("{0}: give a template as a dict with name or id (and optionally version).".format(where),
+                               param=param)
+        name, template_id = entry.get("name"), entry.get("id")
+        if bool(name) == bool(template_id):
+            raise KeylessError("{0}: give exactly one of name or id for a launch template.".format(where), param=param)
+        if template_id and not _TEMPLATE_ID.match(template_id):
+            raise KeylessError("{0}: {1!r} is not a launch template id (lt- followed by 17 hexadecimal "
+                               "digits).".format(where, template_id), param=param)
+        if name and not _TEMPLATE_NAME.match(name):
+            raise KeylessError("{0}: {1!r} is not a launch template name (3 to 128 letters, digits and "
+                               "( ) . - / _).".format(where, name), param=param)
+        version = entry.get("version")
+        version = "$Default" if version in (None, "") else str(version)
+        if not _VERSION.match(version):
+            raise KeylessError("{0}: version {1!r} is not $Default, $Latest or a version number from 1.".format(
+                where, version), param=param)
+        key = template_id or name
+        if key in seen:
+            raise KeylessError("{0}: launch template {1!r} is named twice.".format(where, key), param=param)
+        seen.add(key)
+        checked.append({"name": name, "id": template_id, "version": version})
+    return checked
+
+
+def validated(params):
+    """All the module's input checked before any AWS call; returns (plan input, warnings)."""
+    warnings = []
+    desired = desired_options(params)
+    if not desired:
+        raise KeylessError("Nothing to enforce: set at least one of http_tokens, http_endpoint, "
+                           "http_put_response_hop_limit, instance_metadata_tags or http_protocol_ipv6.",
+                           param="http_tokens")
+    instance_ids = check_instance_ids(params.get("instance_ids"), "instance_ids")
+    filters = params.get("filters") or {}
+    if not isinstance(filters, dict):
+        raise KeylessError("filters: give a dict of DescribeInstances filters, for example "
+                           "{'tag:team': 'web', 'instance-state-name': 'running'}.", param="filters")
+    templates = check_launch_templates(params.get("launch_templates"))
+    account = bool(params.get("account_defaults"))
+    if not (instance_ids or filters or templates or account):
+        raise KeylessError("No target: name instances (instance_ids or filters), launch_templates, or set "
+                           "account_defaults: true.", param="instance_ids")
+    if desired.get("HttpEndpoint") == "disabled":
+        warnings.append(
+            "http_endpoint is disabled: the instance metadata service is switched off, so {0}instances get no "
+            "credentials from their instance profile at all (nor any other metadata).".format(
+                "whatever http_tokens says, " if desired.get("HttpTokens") == "required" else ""))
+    if account and "HttpProtocolIpv6" in desired:
+        warnings.append("http_protocol_ipv6 is not an account-level default setting: it applies to the instances and "
+                        "launch templates named, and the account defaults are left without it.")
+    return {
+        "desired": desired,
+        "instance_ids": instance_ids,
+        "filters": filters,
+        "launch_templates": templates,
+        "account_defaults": account,
+        "wait": params.get("wait", True),
+        "wait_timeout": params.get("wait_timeout", 300),
+        "set_default_version": params.get("set_default_version", True),
+        "version_description": params.get("version_description"),
+    }, warnings
+
+
+# ---- comparing -------------------------------------------------------------------------------
+
+
+def changes_needed(current, desired, members=None):
+    """{member: desired value} for each desired option whose current value differs (or is unset)."""
+    return dict((member, value) for member, value in desired.items()
+                if (members is None or member in members) and (current or {}).get(member) != value)
+
+
+def snake_options(options, members=None):
+    """The options as the module returns them (snake_case keys, only those that are set)."""
+    result = {}
+    for option, member in OPTIONS:
+        if (members is None or member in members) and (options or {}).get(member) is not None:
+            result[option] = options[member]
+    return result
+
+
+_MEMBERS = frozenset(member for _option, member in OPTIONS)
+
+
+def _options_of(metadata_options):
+    """The five settings of a MetadataOptions structure (State and the like dropped)."""
+    return dict((member, value) for member, value in (metadata_options or {}).items() if member in _MEMBERS)
+
+
+# ---- user data: never bake keys --------------------------------------------------------------
+
+_ACCESS_KEY_ID = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?i)(?:aws_?secret_?access_?key|secret_?access_?key|secretaccesskey)[\"']?\s*(?:=|:|\s)\s*[\"']?"
+    r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])")
+
+
+_KIND_TEXT = {"access_key_id": "an AWS access key id", "secret_access_key": "an AWS secret access key"}
+
+
+def _decoded_user_data(encoded):
+    """The text of base64 user data (gzip/zlib compressed user data decompressed); None when unreadable."""
+    try:
+        raw = base64.b64decode(encoded or "", validate=False)
+    except (binascii.Error, ValueError, TypeError):
+        return None
+    if raw[:2] == b"\x1f\x8b" or raw[:1] == b"\x78":
+        try:
+            raw = zlib.decompress(raw, 47)
+        except zlib.error:
+            pass
+    return raw.decode("utf-8", "replace")
+
+
+def scan_user_data(encoded):
+    """Where base64 user data holds what looks like AWS keys: [{kind, line}], never the keys."""
+    text = _decoded_user_data(encoded)
+    if not text:
+        return []
+    findings = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if _ACCESS_KEY_ID.search(line):
+            findings.append({"kind": "access_key_id", "line": number})
+        if _SECRET_ASSIGNMENT.search(line):
+            findings.append({"kind": "secret_access_key", "line": number})
+    return findings
+
+
+# ---- account-level defaults -------------------------------------------------------------------
+
+
+def get_account_defaults(ec2):
+    """The region's account-level IMDS defaults ({member: value} of those set, plus ManagedBy...)."""
+    try:
+        return ec2.get_instance_metadata_defaults().get("AccountLevel") or {}
+    except Exception as exc:  # pylint: disable=broad-except
+        raise aws_failure(exc, "reading the account's instance metadata defaults")
+
+
+def plan_account_defaults(ec2, desired):
+    current = get_account_defaults(ec2)
+    changes = changes_needed(current, desired, ACCOUNT_OPTIONS)
+    if changes and current.get("ManagedBy") == "declarative-policy":
+        raise KeylessError(
+            "account_defaults: the instance metadata defaults of this region are managed by a declarative policy "
+            "of your AWS Organization and cannot be changed from the account ({0}). Change the policy, or drop "
+            "account_defaults. Nothing was changed.".format(
+                current.get("ManagedExceptionMessage") or "no message given"),
+            param="account_defaults",
+        )
+    return {"current": current, "changes": changes}
+
+
+def ensure_account_defaults(ec2, plan, check_mode):
+    current, changes = plan["current"], plan["changes"]
+    before = snake_options(current, ACCOUNT_OPTIONS)
+    predicted = dict(current)
+    predicted.update(changes)
+    result = {"changed": bool(changes), "before": before, "after": snake_options(predicted, ACCOUNT_OPTIONS)}
+    if not changes or check_mode:
+        return bool(changes), result
+    try:
+        ec2.modify_instance_metadata_defaults(**changes)
+    except Exception as exc:  # pylint: disable=broad-except
+        raise aws_failure(exc, "changing the account's instance metadata defaults")
+    result["after"] = snake_options(get_account_defaults(ec2), ACCOUNT_OPTIONS)
+    return True, result
+
+
+# ---- launch templates -------------------------------------------------------------------------
+
+
+def _template_label(spec):
+    return "launch template {0!r}".format(spec["id"] or spec["name"])
+
+
+def _template_ref(spec):
+    return {"LaunchTemplateId": spec["id"]} if spec["id"] else {"LaunchTemplateName": spec["name"]}
+
+
+def read_template(ec2, spec):
+    """The template's base, default and latest versions in one DescribeLaunchTemplateVersions call."""
+    wanted = [spec["version"]] + [v for v in ("$Default", "$Latest") if v != spec["version"]]
+    try:
+        versions = ec2.describe_launch_template_versions(Versions=wanted, **_template_ref(spec))[
+            "LaunchTemplateVersions"]
+    except Exception as exc:  # pylint: disable=broad-except
+        code = error_code(exc)
+        if code in _TEMPLATE_NOT_FOUND:
+            raise KeylessError(
+                "launch_templates: there is no {0} in this region; check the name or id (and the region). Nothing "
+                "was changed.".format(_template_label(spec)), param="launch_templates", code=code)
+        if code in _VERSION_NOT_FOUND:
+            raise KeylessError(
+                "launch_templates: {0} has no version {1}{2}. Use $Default, $Latest or an existing version "
+                "number. Nothing was changed.".format(_template_label(spec), spec["version"],
+                                                      _existing_versions(ec2, spec)),
+                param="launch_templates", code=code)
+        raise aws_failure(exc, "reading {0}".format(_template_label(spec)))
+    if not versions:
+        raise KeylessError("launch_templates: there is no {0} in this region. Nothing was changed.".format(
+            _template_label(spec)), param="launch_templates")
+    by_number = dict((v["VersionNumber"], v) for v in versions)
+    latest = by_number[max(by_number)]
+    defaults = [v for v in versions if v.get("DefaultVersion")]
+    default = defaults[0] if defaults else latest
+    if spec["version"] == "$Latest":
+        base = latest
+    elif spec["version"] == "$Default":
+        base = default
+    else:
+        base = by_number.get(int(spec["version"]))
+        if base is None:
+            raise KeylessError("launch_templates: {0} has no version {1}. Nothing was changed.".format(
+                _template_label(spec), spec["version"]), param="launch_templates")
+    return {
+        "id": base["LaunchTemplateId"],
+        "name": base["LaunchTemplateName"],
+        "base": base,
+        "default": default,
+        "latest": latest,
+    }
+
+
+def _existing_versions(ec2, spec):
+    """' (versions 1 to N exist)' for an error message, or '' when that cannot be read."""
+    try:
+        versions = ec2.describe_launch_template_versions(Versions=["$Latest"], **_template_ref(spec))[
+            "LaunchTemplateVersions"]
+        return " (its versions go from 1 to {0})".format(versions[0]["VersionNumber"])
+    except Exception:  # pylint: disable=broad-except
+        return ""
+
+
+def _data_without_state(data):
+    data = copy.deepcopy(data or {})
+    if "MetadataOptions" in data:
+        data["MetadataOptions"] = _options_of(data["MetadataOptions"])
+    return data
+
+
+def plan_template(ec2, spec, desired):
+    """What a template needs: the new MetadataOptions (base's, with the desired options) and whether the
+    latest version already is exactly that (then it is reused, not created again)."""
+    template = read_template(ec2, spec)
+    base = template["base"]
+    current = _options_of(base.get("LaunchTemplateData", {}).get("MetadataOptions"))
+    changes = changes_needed(current, desired)
+    merged = dict(current)
+    merged.update(changes)
+    plan = dict(template, spec=spec, current=current, changes=changes, metadata_options=merged, reuse=None)
+    if changes:
+        expected = _data_without_state(base.get("LaunchTemplateData"))
+        expected["MetadataOptions"] = merged
+        latest = template["latest"]
+        if latest["VersionNumber"] != base["VersionNumber"] and \
+                _data_without_state(latest.get("LaunchTemplateData")) == expected:
+            plan["reuse"] = latest
+    return plan
+
+
+def template_findings(plan):
+    """User data findings in the versions read (base, default, latest): [{version, findings}]."""
+    found = []
+    seen = set()
+    for version in (plan["base"], plan["default"], plan["latest"]):
+        number = version["VersionNumber"]
+        if number in seen:
+            continue
+        seen.add(number)
+        findings = scan_user_data(version.get("LaunchTemplateData", {}).get("UserData"))
+        if findings:
+            found.append({
+                "launch_template_id": plan["id"],
+                "launch_template_name": plan["name"],
+                "version": number,
+                "findings": findings,
+            })
+    return found
+
+
+def ensure_template(ec2, plan, set_default_version, check_mode, version_description=None):
+    """Create the hardened version (from the base, only MetadataOptions changed) and make it the default."""
+    base_number = plan["base"]["VersionNumber"]
+    default_number = plan["default"]["VersionNumber"]
+    result = {
+        "launch_template_id": plan["id"],
+        "launch_template_name": plan["name"],
+        "base_version": base_number,
+        "new_version": None,
+        "matching_version": None,
+        "default_version": default_number,
+        "changed": False,
+        "actions": [],
+        "before": snake_options(plan["current"]),
+        "after": snake_options(plan["metadata_options"]),
+    }
+    if not plan["changes"]:
+        target = base_number
+    elif plan["reuse"] is not None:
+        target = plan["reuse"]["VersionNumber"]
+    elif check_mode:
+        target = plan["latest"]["VersionNumber"] + 1
+        result.update(new_version=target, changed=True)
+        result["actions"].append("version_created")
+    else:
+        description = version_description or "keyless.aws: version {0} with instance metadata options {1}".format(
+            base_number, ", ".join("{0}={1}".format(k, v) for k, v in sorted(plan["changes"].items())))
+        try:
+            created = ec2.create_launch_template_version(
+                # One token for every retry of this call: a retried request never makes a second version.
+                ClientToken=str(uuid.uuid4()),
+                LaunchTemplateId=plan["id"],
+                SourceVersion=str(base_number),
+                VersionDescription=description[:255],
+                LaunchTemplateData={"MetadataOptions": plan["metadata_options"]},
+            )["LaunchTemplateVersion"]
+        except Exception as exc:  # pylint: disable=broad-except
+            raise aws_failure(exc, "creating a new version of {0}".format(_template_label(plan["spec"])))
+        target = created["VersionNumber"]
+        result.update(new_version=target, changed=True)
+        result["actions"].append("version_created")
+    result["matching_version"] = target
+    if set_default_version and target != default_number:
+        result.update(default_version=target, changed=True)
+        result["actions"].append("default_version_set")
+        if not check_mode:
+            try:
+                ec2.modify_launch_template(LaunchTemplateId=plan["id"], DefaultVersion=str(target))
+            except Exception as exc:  # pylint: disable=broad-except
+                raise aws_failure(exc, "making version {0} the default of {1}".format(
+                    target, _template_label(plan["spec"])))
+    return result["changed"], result
+
+
+# ---- instances --------------------------------------------------------------------------------
+
+
+def describe_instances(ec2, instance_ids=None, filters=None):
+    """{instance id: instance} for the ids (in chunks of DESCRIBE_CHUNK, by filter, so an unknown id
+    does not fail the whole read) and for the boto3 ``filters`` list, every page."""
+    found = {}
+    queries = []
+    ids = list(instance_ids or [])
+    for start in range(0, len(ids), DESCRIBE_CHUNK):
+        queries.append([{"Name": "instance-id", "Values": ids[start:start + DESCRIBE_CHUNK]}])
+    if filters:
+        queries.append(filters)
+    for query in queries:
+        try:
+            reservations = paginate(ec2.describe_instances, "Reservations", token_in="NextToken",
+                                    token_out="NextToken", Filters=query, MaxResults=1000)
+        except Exception as exc:  # pylint: disable=broad-except
+            raise aws_failure(exc, "reading instances")
+        for reservation in reservations:
+            for instance in reservation.get("Instances") or []:
+                found[instance["InstanceId"]] = instance
+    return found
+
+
+def _state(instance):
+    return (instance.get("State") or {}).get("Name")
+
+
+def plan_instances(ec2, instance_ids, filters, desired):
+    """[{instance_id, state, current, changes}] for the named instances and those the filters match."""
+    from ansible_collections.amazon.aws.plugins.module_utils.transformation import ansible_dict_to_boto3_filter_list
+
+    named = describe_instances(ec2, instance_ids) if instance_ids else {}
+    missing = [i for i in instance_ids if i not in named]
+    if missing:
+        raise KeylessError(
+            "instance_ids: no instance {0} in this region; check the ids and the region. Nothing was changed.".format(
+                ", ".join(missing)), param="instance_ids", missing_instances=missing)
+    gone = [i for i in instance_ids if _state(named[i]) in GONE_STATES]
+    if gone:
+        raise KeylessError(
+            "instance_ids: instance(s) {0} are terminated (or terminating); their metadata options cannot change. "
+            "Remove them from instance_ids. Nothing was changed.".format(", ".join(gone)),
+            param="instance_ids", terminated_instances=gone)
+    matched = {}
+    if filters:
+        matched = describe_instances(ec2, filters=ansible_dict_to_boto3_filter_list(filters))
+    targets = dict(matched)
+    targets.update(named)
+    plans = []
+    for instance_id in sorted(targets):
+        instance = targets[instance_id]
+        if _state(instance) in GONE_STATES:
+            continue  # matched by a filter, but past changing
+        current = _options_of(instance.get("MetadataOptions"))
+        plans.append({
+            "instance_id": instance_id,
+            "state": _state(instance),
+            "current": current,
+            "changes": changes_needed(current, desired),
+        })
+    return plans
+
+
+def ensure_instance(ec2, plan, check_mode):
+    predicted = dict(plan["current"])
+    predicted.update(plan["changes"])
+    result = {
+        "instance_id": plan["instance_id"],
+        "changed": bool(plan["changes"]),
+        "before": snake_options(plan["current"]),
+        "after": snake_options(predicted),
+    }
+    if not plan["changes"] or check_mode:
+        return result["changed"], result
+    try:
+        ec2.modify_instance_metadata_options(InstanceId=plan["instance_id"], **plan["changes"])
+    except Exception as exc:  # pylint: disable=broad-except
+        raise aws_failure(exc, "changing the metadata options of instance {0}".format(plan["instance_id"]))
+    return True, result
+
+
+def wait_applied(ec2, results, desired, timeout, sleep=None, clock=None):
+    """Wait until every changed instance shows the desired options (and State applied when it runs);
+    fills each result's ``after`` from what EC2 then says."""
+    sleep = sleep or time.sleep
+    clock = clock or time.monotonic
+    pending = dict((r["instance_id"], r) for r in results if r["changed"])
+    deadline = clock() + timeout
+    delay = 1.0
+    while pending:
+        seen = describe_instances(ec2, sorted(pending))
+        for instance_id in list(pending):
+            instance = seen.get(instance_id)
+            if instance is None:
+                continue
+            options = instance.get("MetadataOptions") or {}
+            applied = not changes_needed(_options_of(options), desired) and (
+                _state(instance) != "running" or options.get("State") in (None, "applied"))
+            if applied or _state(instance) in GONE_STATES:
+                pending.pop(instance_id)["after"] = snake_options(_options_of(options))
+        if not pending:
+            return
+        if clock() + delay > deadline:
+            raise KeylessError(
+                "wait_timeout: the metadata options of {0} were changed but are still not applied after {1} "
+                "seconds; run again later to check, or raise wait_timeout.".format(
+                    ", ".join(sorted(pending)), timeout),
+                param="wait_timeout", pending_instances=sorted(pending))
+        sleep(delay)
+        delay = min(delay * 2, 15.0)
+
+
+# ---- the whole job of keyless.aws.ec2_metadata_options -----------------------------------------
+
+
+def _diff_entry(header, before, after):
+    return {"before_header": header, "after_header": header, "before": before, "after": after}
+
+
+def manage_metadata_options(ec2, params, check_mode):
+    """Converge the IMDS options of every target; returns the module's result.
+
+    ``params``: the module's parameters (validated here before any AWS call).
+    """
+    plan_input, warnings = validated(params)
+    desired = plan_input["desired"]
+
+    # Plan: every read, and every check that can fail, before the first change.
+    account_plan = plan_account_defaults(ec2, desired) if plan_input["account_defaults"] else None
+    template_plans = [plan_template(ec2, spec, desired) for spec in plan_input["launch_templates"]]
+    resolved = [plan["id"] for plan in template_plans]
+    twice = sorted(set(t for t in resolved if resolved.count(t) > 1))
+    if twice:
+        raise KeylessError("launch_templates: launch template {0} is named twice (by name and by id); name it "
+                           "once. Nothing was changed.".format(", ".join(twice)), param="launch_templates")
+    instance_plans = []
+    if plan_input["instance_ids"] or plan_input["filters"]:
+        instance_plans = plan_instances(ec2, plan_input["instance_ids"], plan_input["filters"], desired)
+
+    findings = []
+    for plan in template_plans:
+        for finding in template_findings(plan):
+            findings.append(finding)
+            lines = sorted(set(f["line"] for f in finding["findings"]))
+            warnings.append(
+                "launch template {0!r} version {1}: its user data holds what looks like {2} ({3} {4}). Keys baked "
+                "into user data are readable by anyone who can describe the template or reach the instance's "
+                "metadata; remove them, rotate them, and give the instances an instance profile instead.".format(
+                    finding["launch_template_name"], finding["version"],
+                    " and ".join(_KIND_TEXT[kind] for kind in _KIND_TEXT
+                                 if kind in set(f["kind"] for f in finding["findings"])),
+                    "line" if len(lines) == 1 else "lines", ", ".join(str(line) for line in lines)))
+
+    # Apply.
+    changed = False
+    diff = []
+    result = {"instances": [], "launch_templates": [], "account_defaults": None, "user_data_findings": findings}
+    if account_plan is not None:
+        account_changed, account_result = ensure_account_defaults(ec2, account_plan, check_mode)
+        changed = changed or account_changed
+        result["account_defaults"] = account_result
+        if account_changed:
+            diff.append(_diff_entry("account instance metadata defaults", account_result["before"],
+                                    account_result["after"]))
+    for plan in template_plans:
+        template_changed, template_result = ensure_template(ec2, plan, plan_input["set_default_version"], check_mode,
+                                                           plan_input["version_description"])
+        changed = changed or template_changed
+        result["launch_templates"].append(template_result)
+        if template_changed:
+            diff.append(_diff_entry(
+                "launch template {0} ({1})".format(template_result["launch_template_name"],
+                                                   template_result["launch_template_id"]),
+                {"version": template_result["base_version"], "default_version": plan["default"]["VersionNumber"],
+                 "metadata_options": template_result["before"]},
+                {"version": template_result["matching_version"],
+                 "default_version": template_result["default_version"],
+                 "metadata_options": template_result["after"]}))
+    instance_results = []
+    for plan in instance_plans:
+        instance_changed, instance_result = ensure_instance(ec2, plan, check_mode)
+        changed = changed or instance_changed
+        instance_results.append(instance_result)
+    if plan_input["wait"] and not check_mode:
+        wait_applied(ec2, instance_results, desired, plan_input["wait_timeout"])
+    for instance_result in instance_results:
+        if instance_result["changed"]:
+            diff.append(_diff_entry("instance {0} metadata options".format(instance_result["instance_id"]),
+                                    instance_result["before"], instance_result["after"]))
+    result["instances"] = instance_results
+    result.update(changed=changed, diff=diff or {"before": {}, "after": {}}, warnings=warnings)
+    return result

@@ -1,0 +1,373 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: keyless.aws contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: ec2_metadata_options
+short_description: Enforce IMDSv2 on EC2 instances, launch templates and the account default
+version_added: 0.1.0
+description:
+  - Sets the instance metadata service (IMDS) options of running and stopped EC2 instances, of launch templates
+    and of the account-level defaults of the region, and changes only what differs.
+  - Instance credentials from an instance profile are served by the metadata service. With IMDSv1 it answers any
+    request that reaches it, the path of SSRF credential theft; O(http_tokens=required) (IMDSv2 only) closes it.
+  - Instances get C(ModifyInstanceMetadataOptions) with only the options that differ; with O(wait=true) the module
+    waits until EC2 reports them applied.
+  - A launch template gets a new version created from its base version (C(SourceVersion)) that changes only
+    C(MetadataOptions), and with O(set_default_version=true) that version becomes the default. When the base version
+    already has the options, or the latest version is already exactly the base with the new options, nothing is
+    created.
+  - The account defaults (C(GetInstanceMetadataDefaults) / C(ModifyInstanceMetadataDefaults)) apply to instances
+    launched later in the region, where neither the launch request nor its launch template sets an option. They do
+    not change existing instances.
+  - Options left unset are left as they are on every target.
+  - Everything is read and checked before the first change; bad input (an unknown template or version, an
+    instance that does not exist or is terminated, a hop limit out of range) fails naming the parameter and changes
+    nothing.
+  - Never bakes keys, and tells when someone did. When the user data of a launch template version the module reads
+    holds what looks like an AWS access key id (C(AKIA)/C(ASIA) and 16 characters) or a secret access key assignment,
+    the module warns and lists where (template, version, line) in RV(user_data_findings); the keys are never echoed.
+author:
+  - keyless.aws maintainers (@keyless-aws)
+options:
+  instance_ids:
+    description:
+      - Instances whose metadata options to set. Every id must exist in the region and not be terminated.
+      - Together with O(filters), the module acts on the union of both.
+    type: list
+    elements: str
+    default: []
+  filters:
+    description:
+      - Instances to act on, as C(DescribeInstances) filters (a dict of filter name to value or list of values, as in
+        M(amazon.aws.ec2_instance_info)). Terminated and terminating matches are skipped.
+      - An empty dict selects no instance (never "all instances"). To act on every instance of the region, filter
+        on C(instance-state-name) with the values C(running) and C(stopped).
+    type: dict
+    default: {}
+  launch_templates:
+    description:
+      - Launch templates to harden.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the launch template. Give O(launch_templates[].name) or O(launch_templates[].id).
+        type: str
+      id:
+        description: Id of the launch template (C(lt-...)).
+        type: str
+      version:
+        description:
+          - The version to start from, V($Default), V($Latest) or a version number.
+          - The new version is created from it (C(SourceVersion)), with every launch parameter of it and only
+            C(MetadataOptions) changed.
+        type: str
+        default: $Default
+  set_default_version:
+    description:
+      - Make the version that carries the desired options the template's default version (the one launches use
+        when they name no version). When the base version already has the options but is not the default, it becomes
+        the default.
+      - With V(false), a new version is created but the default version is left as it is.
+    type: bool
+    default: true
+  version_description:
+    description:
+      - Description of the launch template versions the module creates.
+      - Left unset, the description says the version was made by this module, from which version and what changed.
+    type: str
+  account_defaults:
+    description:
+      - Set the account-level instance metadata defaults of the region too. They apply to instances launched later
+        where the launch request and its template do not set an option.
+      - O(http_protocol_ipv6) is not an account-level setting and is not applied there.
+      - When the defaults are managed by a declarative policy of an AWS Organization, the module fails before any
+        change if they would need to change.
+    type: bool
+    default: false
+  http_tokens:
+    description:
+      - V(required) allows IMDSv2 (session tokens) only; V(optional) also allows IMDSv1.
+    type: str
+    choices: ["optional", "required"]
+    default: required
+  http_endpoint:
+    description:
+      - V(disabled) switches the metadata service off. Instances then get no credentials from their instance profile
+        at all (and no other metadata); the module warns.
+      - Left unset, the endpoint is left as it is.
+    type: str
+    choices: ["enabled", "disabled"]
+  http_put_response_hop_limit:
+    description:
+      - How many network hops the IMDSv2 token response may travel, from 1 to 64.
+      - V(1) keeps the token on the instance itself. Containers on the instance (Docker bridge networking, Kubernetes
+        pods) are one hop further and need V(2).
+      - Left unset, the hop limit is left as it is.
+    type: int
+  instance_metadata_tags:
+    description:
+      - Whether the instance's tags are readable from the metadata service. Left unset, left as it is.
+    type: str
+    choices: ["enabled", "disabled"]
+  http_protocol_ipv6:
+    description:
+      - Whether the metadata service also answers on its IPv6 address (Nitro instances in IPv6 subnets). Left unset,
+        left as it is. Not an account-level setting.
+    type: str
+    choices: ["enabled", "disabled"]
+  wait:
+    description:
+      - Wait until EC2 reports the changed instances' new options as C(applied) (running instances answer
+        C(pending) first). A stopped instance takes its new options when it starts; the module waits only until EC2
+        shows them.
+    type: bool
+    default: true
+  wait_timeout:
+    description: How many seconds to wait with O(wait=true) before failing.
+    type: int
+    default: 300
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+  - keyless.aws.attributes
+  - keyless.aws.attributes.ACTIONGROUP
+attributes:
+  check_mode:
+    support: full
+    details:
+      - A check-mode run makes only read calls and returns exactly what a real run would change, per target (the
+        version number a new template version would get included), so an audit can use it.
+  diff_mode:
+    support: full
+    details:
+      - Shows, per changed target (instance, launch template, account defaults), the metadata options before and
+        after, and for a template the version and default version.
+  idempotent:
+    support: full
+notes:
+  - Account defaults and instances are regional; the module acts in its region only.
+  - Reads are batched (instances are described 200 ids at a time, every page read); each launch template costs one
+    C(DescribeLaunchTemplateVersions) call.
+  - Order of precedence at launch (AWS) - the launch request's options, then the launch template's, then the AMI's
+    C(ImdsSupport), then the account defaults.
+seealso:
+  - module: keyless.aws.iam_instance_profile
+  - module: amazon.aws.ec2_instance
+  - module: amazon.aws.ec2_launch_template
+  - name: Configure the instance metadata options
+    description: The EC2 user guide on IMDS options and their order of precedence.
+    link: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-options.html
+"""
+
+EXAMPLES = r"""
+- name: Require IMDSv2 on two instances
+  keyless.aws.ec2_metadata_options:
+    instance_ids:
+      - i-0123456789abcdef0
+      - i-0fedcba9876543210
+
+- name: Require IMDSv2 on every running instance of a team, with hop limit 2 for its containers
+  keyless.aws.ec2_metadata_options:
+    filters:
+      "tag:team": web
+      instance-state-name: running
+    http_put_response_hop_limit: 2
+
+- name: Harden the default version of two launch templates (a new version becomes the default)
+  keyless.aws.ec2_metadata_options:
+    launch_templates:
+      - name: web
+      - id: lt-0123456789abcdef0
+        version: $Latest
+
+- name: Make IMDSv2 the default for every new instance in the region
+  keyless.aws.ec2_metadata_options:
+    account_defaults: true
+
+- name: Audit only - what would change? (no change is made in check mode)
+  keyless.aws.ec2_metadata_options:
+    filters:
+      instance-state-name: [running, stopped]
+    launch_templates:
+      - name: web
+    account_defaults: true
+  check_mode: true
+  register: imds_audit
+"""
+
+RETURN = r"""
+instances:
+  description:
+    - One entry per instance acted on (named in O(instance_ids) or matched by O(filters)), sorted by id; in check
+      mode, the prediction.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    instance_id:
+      description: The instance's id.
+      type: str
+      sample: i-0123456789abcdef0
+    changed:
+      description: Whether the instance's options were (or, in check mode, would be) changed.
+      type: bool
+      sample: true
+    before:
+      description:
+        - The instance's options before, with the keys http_tokens, http_endpoint, http_put_response_hop_limit,
+          instance_metadata_tags and http_protocol_ipv6.
+      type: dict
+      sample: {"http_tokens": "optional", "http_endpoint": "enabled", "http_put_response_hop_limit": 1,
+               "instance_metadata_tags": "disabled", "http_protocol_ipv6": "disabled"}
+    after:
+      description: The instance's options after (as EC2 reports them once applied; in check mode, the prediction).
+      type: dict
+      sample: {"http_tokens": "required", "http_endpoint": "enabled", "http_put_response_hop_limit": 1,
+               "instance_metadata_tags": "disabled", "http_protocol_ipv6": "disabled"}
+launch_templates:
+  description: One entry per launch template of O(launch_templates), in order; in check mode, the prediction.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    launch_template_id:
+      description: The template's id.
+      type: str
+      sample: lt-0123456789abcdef0
+    launch_template_name:
+      description: The template's name.
+      type: str
+      sample: web
+    base_version:
+      description: The version number O(launch_templates[].version) resolved to.
+      type: int
+      sample: 3
+    new_version:
+      description: The version this run created (in check mode, the number it would get), or V(null).
+      type: int
+      sample: 4
+    matching_version:
+      description:
+        - The version that carries the desired options - the base version when it already did, the latest version
+          when it already was the base with the new options, or the new version.
+      type: int
+      sample: 4
+    default_version:
+      description: The template's default version after the run.
+      type: int
+      sample: 4
+    changed:
+      description: Whether a version was created or the default version moved.
+      type: bool
+      sample: true
+    actions:
+      description: What was done, in order (V(version_created), V(default_version_set)).
+      type: list
+      elements: str
+      sample: ["version_created", "default_version_set"]
+    before:
+      description: The metadata options of the base version (only those it sets).
+      type: dict
+      sample: {"http_tokens": "optional"}
+    after:
+      description: The metadata options of the matching version.
+      type: dict
+      sample: {"http_tokens": "required"}
+account_defaults:
+  description:
+    - The account-level defaults of the region, with O(account_defaults=true); V(null) otherwise. Only options that
+      are set appear (an absent one has no preference).
+  returned: always
+  type: dict
+  contains:
+    before:
+      description: The defaults before.
+      type: dict
+      sample: {}
+    after:
+      description: The defaults after (in check mode, the prediction).
+      type: dict
+      sample: {"http_tokens": "required"}
+    changed:
+      description: Whether the defaults were (or would be) changed.
+      type: bool
+      sample: true
+user_data_findings:
+  description:
+    - Launch template versions read by the run whose user data holds what looks like AWS keys, and where. The keys
+      themselves are never returned.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    launch_template_id:
+      description: The template's id.
+      type: str
+    launch_template_name:
+      description: The template's name.
+      type: str
+    version:
+      description: The version number.
+      type: int
+    findings:
+      description: What was found (V(access_key_id) or V(secret_access_key)) and on which line of the decoded user data.
+      type: list
+      elements: dict
+  sample: [{"launch_template_id": "lt-0123456789abcdef0", "launch_template_name": "web", "version": 2,
+            "findings": [{"kind": "access_key_id", "line": 4}, {"kind": "secret_access_key", "line": 5}]}]
+"""
+
+from ansible_collections.keyless.aws.plugins.module_utils.metadata_options import manage_metadata_options
+from ansible_collections.keyless.aws.plugins.module_utils.metadata_options import validated
+from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
+
+
+def main():
+    argument_spec = dict(
+        instance_ids=dict(type="list", elements="str", default=[]),
+        filters=dict(type="dict", default={}),
+        launch_templates=dict(
+            type="list",
+            elements="dict",
+            default=[],
+            options=dict(
+                name=dict(type="str"),
+                id=dict(type="str"),
+                version=dict(type="str", default="$Default"),
+            ),
+            mutually_exclusive=[["name", "id"]],
+            required_one_of=[["name", "id"]],
+        ),
+        set_default_version=dict(type="bool", default=True),
+        version_description=dict(type="str"),
+        account_defaults=dict(type="bool", default=False),
+        http_tokens=dict(type="str", default="required", choices=["optional", "required"]),
+        http_endpoint=dict(type="str", choices=["enabled", "disabled"]),
+        http_put_response_hop_limit=dict(type="int"),
+        instance_metadata_tags=dict(type="str", choices=["enabled", "disabled"]),
+        http_protocol_ipv6=dict(type="str", choices=["enabled", "disabled"]),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=300),
+    )
+    module = KeylessModule(argument_spec=argument_spec, supports_check_mode=True)
+
+    def run():
+        validated(module.params)  # bad input fails here, before a client exists
+        return manage_metadata_options(module.retrying_client("ec2"), module.params, module.check_mode)
+
+    module.run(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,455 @@
+"""metadata_options.py: botocore Stubber pins the exact requests (what moto cannot say), the sandbox
+the behaviour end to end."""
+
+import base64
+import datetime
+import gzip
+import json
+
+import boto3
+import pytest
+from botocore.stub import ANY
+from botocore.stub import Stubber
+
+from ansible_collections.keyless.aws.plugins.module_utils import metadata_options as mo
+from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
+
+LT_ID = "lt-0123456789abcdef0"
+NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+MUTATING = ("ModifyInstanceMetadataOptions", "CreateLaunchTemplateVersion", "ModifyLaunchTemplate",
+            "ModifyInstanceMetadataDefaults")
+FAKE_KEY_ID = "AKIA" + "EXAMPLEKEYID0001"  # 16 characters after the prefix
+FAKE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # 40 characters
+
+
+def params(**kwargs):
+    base = dict(instance_ids=[], filters={}, launch_templates=[], account_defaults=False, http_tokens="required",
+                http_endpoint=None, http_put_response_hop_limit=None, instance_metadata_tags=None,
+                http_protocol_ipv6=None, wait=True, wait_timeout=60, set_default_version=True,
+                version_description=None)
+    base.update(kwargs)
+    return base
+
+
+@pytest.fixture
+def ec2():
+    client = boto3.client("ec2", region_name="us-east-1", aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+                          aws_secret_access_key="x" * 40)
+    with Stubber(client) as stubber:
+        client.stubber = stubber
+        yield client
+        stubber.assert_no_pending_responses()
+
+
+def version(number, options=None, default=False, user_data=None, **data):
+    launch_data = dict(data)
+    if options is not None:
+        launch_data["MetadataOptions"] = options
+    if user_data is not None:
+        launch_data["UserData"] = user_data
+    return {"LaunchTemplateId": LT_ID, "LaunchTemplateName": "web", "VersionNumber": number, "CreateTime": NOW,
+            "DefaultVersion": default, "LaunchTemplateData": launch_data}
+
+
+def instance(instance_id, state="running", **options):
+    metadata = {"State": "applied", "HttpTokens": "optional", "HttpPutResponseHopLimit": 1,
+                "HttpEndpoint": "enabled", "HttpProtocolIpv6": "disabled", "InstanceMetadataTags": "disabled"}
+    metadata.update(options)
+    return {"InstanceId": instance_id, "State": {"Name": state, "Code": 16}, "MetadataOptions": metadata}
+
+
+def reservations(*instances):
+    return {"Reservations": [{"ReservationId": "r-1", "Instances": list(instances)}]}
+
+
+def ids_filter(*ids):
+    return [{"Name": "instance-id", "Values": list(ids)}]
+
+
+# ---- input -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", [0, 65, -1, True])
+def test_hop_limit_out_of_range_fails_naming_the_parameter(limit):
+    with pytest.raises(KeylessError) as error:
+        mo.validated(params(instance_ids=["i-0123456789abcdef0"], http_put_response_hop_limit=limit))
+    assert error.value.param == "http_put_response_hop_limit"
+    assert "1 to 64" in error.value.message
+
+
+@pytest.mark.parametrize("limit", [1, 2, 64])
+def test_hop_limits_in_range_are_kept(limit):
+    plan, _warnings = mo.validated(params(account_defaults=True, http_put_response_hop_limit=limit))
+    assert plan["desired"] == {"HttpTokens": "required", "HttpPutResponseHopLimit": limit}
+
+
+@pytest.mark.parametrize("entry, fragment", [
+    ({"name": "web", "id": LT_ID}, "exactly one of name or id"),
+    ({"version": "3"}, "exactly one of name or id"),
+    ({"id": "lt-123"}, "not a launch template id"),
+    ({"name": "a b"}, "not a launch template name"),
+    ({"name": "web", "version": "0"}, "version '0'"),
+    ({"name": "web", "version": "$latest"}, "version '$latest'"),
+    ({"name": "web", "version": "two"}, "version 'two'"),
+])
+def test_bad_launch_templates_fail_naming_the_parameter(entry, fragment):
+    with pytest.raises(KeylessError) as error:
+        mo.validated(params(launch_templates=[entry]))
+    assert error.value.param == "launch_templates"
+    assert fragment in error.value.message
+
+
+def test_a_template_named_twice_is_refused():
+    with pytest.raises(KeylessError) as error:
+        mo.check_launch_templates([{"name": "web"}, {"name": "web", "version": "$Latest"}])
+    assert "named twice" in error.value.message
+
+
+def test_versions_are_normalised():
+    checked = mo.check_launch_templates([{"name": "web"}, {"id": LT_ID, "version": 3}, {"name": "b-c", "version": "$Latest"}])
+    assert [c["version"] for c in checked] == ["$Default", "3", "$Latest"]
+
+
+def test_no_target_fails():
+    with pytest.raises(KeylessError) as error:
+        mo.validated(params())
+    assert "No target" in error.value.message
+
+
+def test_bad_instance_id_fails_naming_the_parameter():
+    with pytest.raises(KeylessError) as error:
+        mo.validated(params(instance_ids=["i-xyz"]))
+    assert error.value.param == "instance_ids"
+
+
+def test_endpoint_disabled_with_tokens_required_warns_about_credentials():
+    _plan, warnings = mo.validated(params(account_defaults=True, http_endpoint="disabled"))
+    assert len(warnings) == 1 and "no credentials" in warnings[0]
+
+
+def test_options_left_unset_are_not_desired():
+    plan, warnings = mo.validated(params(account_defaults=True, instance_metadata_tags="enabled"))
+    assert plan["desired"] == {"HttpTokens": "required", "InstanceMetadataTags": "enabled"}
+    assert warnings == []
+
+
+# ---- launch templates: the exact requests --------------------------------------------------------
+
+
+def test_new_version_from_source_version_changes_only_metadata_options(ec2):
+    base = version(1, {"HttpTokens": "optional", "HttpPutResponseHopLimit": 2}, default=True,
+                   ImageId="ami-12345678", InstanceType="t3.micro")
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [base]},
+                             {"LaunchTemplateName": "web", "Versions": ["$Default", "$Latest"]})
+    ec2.stubber.add_response(
+        "create_launch_template_version",
+        {"LaunchTemplateVersion": version(2, {"HttpTokens": "required", "HttpPutResponseHopLimit": 2})},
+        {"ClientToken": ANY, "LaunchTemplateId": LT_ID, "SourceVersion": "1", "VersionDescription": ANY,
+         "LaunchTemplateData": {"MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2}}})
+    ec2.stubber.add_response("modify_launch_template", {}, {"LaunchTemplateId": LT_ID, "DefaultVersion": "2"})
+    result = mo.manage_metadata_options(ec2, params(launch_templates=[{"name": "web"}]), False)
+    assert result["changed"] is True
+    assert result["launch_templates"] == [{
+        "launch_template_id": LT_ID, "launch_template_name": "web", "base_version": 1, "new_version": 2,
+        "matching_version": 2, "default_version": 2, "changed": True,
+        "actions": ["version_created", "default_version_set"],
+        "before": {"http_tokens": "optional", "http_put_response_hop_limit": 2},
+        "after": {"http_tokens": "required", "http_put_response_hop_limit": 2}}]
+
+
+def test_latest_base_version_without_moving_the_default(ec2):
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(3, {"HttpTokens": "optional"}), version(1, None, default=True)]},
+        {"LaunchTemplateId": LT_ID, "Versions": ["$Latest", "$Default"]})
+    ec2.stubber.add_response(
+        "create_launch_template_version", {"LaunchTemplateVersion": version(4, {"HttpTokens": "required"})},
+        {"ClientToken": ANY, "LaunchTemplateId": LT_ID, "SourceVersion": "3", "VersionDescription": "hardened",
+         "LaunchTemplateData": {"MetadataOptions": {"HttpTokens": "required"}}})
+    result = mo.manage_metadata_options(ec2, params(
+        launch_templates=[{"id": LT_ID, "version": "$Latest"}], set_default_version=False,
+        version_description="hardened"), False)
+    template = result["launch_templates"][0]
+    assert (template["base_version"], template["new_version"], template["default_version"]) == (3, 4, 1)
+    assert template["actions"] == ["version_created"]
+
+
+def test_numbered_base_version(ec2):
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(2, {"HttpTokens": "optional"}), version(5, {"HttpTokens": "optional"}, default=True)]},
+        {"LaunchTemplateName": "web", "Versions": ["2", "$Default", "$Latest"]})
+    ec2.stubber.add_response(
+        "create_launch_template_version", {"LaunchTemplateVersion": version(6, {"HttpTokens": "required"})},
+        {"ClientToken": ANY, "LaunchTemplateId": LT_ID, "SourceVersion": "2", "VersionDescription": ANY,
+         "LaunchTemplateData": {"MetadataOptions": {"HttpTokens": "required"}}})
+    ec2.stubber.add_response("modify_launch_template", {}, {"LaunchTemplateId": LT_ID, "DefaultVersion": "6"})
+    result = mo.manage_metadata_options(ec2, params(launch_templates=[{"name": "web", "version": "2"}]), False)
+    assert result["launch_templates"][0]["new_version"] == 6
+
+
+def test_nothing_created_when_the_base_version_already_matches(ec2):
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(2, {"HttpTokens": "required", "State": "applied"}, default=True)]},
+        {"LaunchTemplateName": "web", "Versions": ["$Default", "$Latest"]})
+    result = mo.manage_metadata_options(ec2, params(launch_templates=[{"name": "web"}]), False)
+    assert result["changed"] is False
+    assert result["launch_templates"][0]["new_version"] is None
+    assert result["diff"] == {"before": {}, "after": {}}
+
+
+def test_matching_base_version_becomes_the_default(ec2):
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(3, {"HttpTokens": "required"}), version(1, {}, default=True)]},
+        {"LaunchTemplateName": "web", "Versions": ["$Latest", "$Default"]})
+    ec2.stubber.add_response("modify_launch_template", {}, {"LaunchTemplateId": LT_ID, "DefaultVersion": "3"})
+    result = mo.manage_metadata_options(ec2, params(launch_templates=[{"name": "web", "version": "$Latest"}]), False)
+    assert result["launch_templates"][0]["actions"] == ["default_version_set"]
+    assert result["launch_templates"][0]["new_version"] is None
+
+
+def test_latest_version_that_already_is_the_hardened_base_is_reused(ec2):
+    data = {"ImageId": "ami-12345678"}
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(1, {"HttpTokens": "optional"}, default=True, **data),
+        version(2, {"HttpTokens": "required", "State": "applied"}, **data)]},
+        {"LaunchTemplateName": "web", "Versions": ["$Default", "$Latest"]})
+    result = mo.manage_metadata_options(ec2, params(launch_templates=[{"name": "web"}], set_default_version=False),
+                                        False)
+    assert result["changed"] is False
+    assert result["launch_templates"][0]["matching_version"] == 2
+
+
+def test_check_mode_predicts_the_version_number_and_calls_nothing_that_mutates(ec2):
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(1, None, default=True), version(7, {"HttpTokens": "optional"})]},
+        {"LaunchTemplateName": "web", "Versions": ["$Default", "$Latest"]})
+    result = mo.manage_metadata_options(ec2, params(launch_templates=[{"name": "web"}]), True)
+    template = result["launch_templates"][0]
+    assert (template["new_version"], template["default_version"], template["changed"]) == (8, 8, True)
+    assert result["diff"][0]["after"] == {"version": 8, "default_version": 8,
+                                          "metadata_options": {"http_tokens": "required"}}
+
+
+@pytest.mark.parametrize("code", ["InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.NotFound"])
+def test_unknown_template_fails_before_any_change(ec2, code):
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(1, {"HttpTokens": "optional"}, default=True)]})
+    ec2.stubber.add_client_error("describe_launch_template_versions", code, "does not exist")
+    with pytest.raises(KeylessError) as error:
+        mo.manage_metadata_options(ec2, params(launch_templates=[{"name": "web"}, {"name": "nope"}]), False)
+    assert error.value.param == "launch_templates"
+    assert "'nope'" in error.value.message and "Nothing was changed" in error.value.message
+
+
+def test_version_that_does_not_exist_fails_and_says_which_exist(ec2):
+    ec2.stubber.add_client_error("describe_launch_template_versions", "InvalidLaunchTemplateId.VersionNotFound",
+                                 "Could not find the specified version 9")
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [version(4, {})]},
+                             {"LaunchTemplateName": "web", "Versions": ["$Latest"]})
+    with pytest.raises(KeylessError) as error:
+        mo.manage_metadata_options(ec2, params(launch_templates=[{"name": "web", "version": "9"}]), False)
+    assert error.value.param == "launch_templates"
+    assert "no version 9" in error.value.message and "from 1 to 4" in error.value.message
+
+
+# ---- user data ----------------------------------------------------------------------------------
+
+
+def b64(text, compress=False):
+    raw = text.encode()
+    return base64.b64encode(gzip.compress(raw) if compress else raw).decode()
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_keys_in_user_data_are_reported_by_place_never_echoed(ec2, compress):
+    user_data = b64("#!/bin/sh\nexport AWS_ACCESS_KEY_ID={0}\nexport AWS_SECRET_ACCESS_KEY=\"{1}\"\n".format(
+        FAKE_KEY_ID, FAKE_SECRET), compress)
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(1, {"HttpTokens": "required"}, default=True, user_data=user_data)]})
+    result = mo.manage_metadata_options(ec2, params(launch_templates=[{"name": "web"}]), False)
+    assert result["user_data_findings"] == [{
+        "launch_template_id": LT_ID, "launch_template_name": "web", "version": 1,
+        "findings": [{"kind": "access_key_id", "line": 2}, {"kind": "secret_access_key", "line": 3}]}]
+    assert len(result["warnings"]) == 1 and "'web' version 1" in result["warnings"][0]
+    text = json.dumps(result)
+    assert FAKE_KEY_ID not in text and FAKE_SECRET not in text and "wJalr" not in text
+
+
+@pytest.mark.parametrize("text, kinds", [
+    ("aws_access_key_id = ASIA" + "Q" * 16, ["access_key_id"]),
+    ("[default]\naws_secret_access_key = " + FAKE_SECRET, ["secret_access_key"]),
+    ('{"SecretAccessKey": "' + FAKE_SECRET + '"}', ["secret_access_key"]),
+    ("aws configure set aws_secret_access_key " + FAKE_SECRET, ["secret_access_key"]),
+    ("echo hello; AKIA is a prefix", []),
+    ("id=AKIA" + "Q" * 17, []),  # 17 characters: not a key id
+    ("aws_secret_access_key = short", []),
+    ("the role gives credentials; no keys here", []),
+])
+def test_scan_user_data(text, kinds):
+    assert [f["kind"] for f in mo.scan_user_data(b64(text))] == kinds
+
+
+def test_scan_user_data_tolerates_rubbish():
+    assert mo.scan_user_data("not base64 !!") == []
+    assert mo.scan_user_data(None) == []
+
+
+# ---- instances ----------------------------------------------------------------------------------
+
+
+def test_instances_get_only_the_options_that_differ_and_the_module_waits_for_applied(ec2, monkeypatch):
+    a, b = "i-0123456789abcdef0", "i-0fedcba9876543210"
+    ec2.stubber.add_response("describe_instances", reservations(
+        instance(a, HttpPutResponseHopLimit=3), instance(b, HttpTokens="required", HttpPutResponseHopLimit=2)),
+        {"Filters": ids_filter(a, b), "MaxResults": 1000})
+    ec2.stubber.add_response("modify_instance_metadata_options", {"InstanceId": a},
+                             {"InstanceId": a, "HttpPutResponseHopLimit": 2, "HttpTokens": "required"})
+    ec2.stubber.add_response("describe_instances", reservations(
+        instance(a, State="pending", HttpTokens="required", HttpPutResponseHopLimit=2)),
+        {"Filters": ids_filter(a), "MaxResults": 1000})
+    ec2.stubber.add_response("describe_instances", reservations(
+        instance(a, HttpTokens="required", HttpPutResponseHopLimit=2)),
+        {"Filters": ids_filter(a), "MaxResults": 1000})
+    slept = []
+    monkeypatch.setattr(mo.time, "sleep", slept.append)
+    result = mo.manage_metadata_options(ec2, params(instance_ids=[a, b], http_put_response_hop_limit=2), False)
+    assert len(slept) == 1
+    assert [(r["instance_id"], r["changed"]) for r in result["instances"]] == [(a, True), (b, False)]
+    assert result["instances"][0]["after"]["http_put_response_hop_limit"] == 2
+    assert [d["before_header"] for d in result["diff"]] == ["instance {0} metadata options".format(a)]
+
+
+def test_instances_are_described_in_chunks_and_every_page(ec2):
+    ids = ["i-%017x" % n for n in range(250)]
+    ec2.stubber.add_response("describe_instances", dict(reservations(*[instance(i, HttpTokens="required")
+                                                                        for i in ids[:100]]), NextToken="t"),
+                             {"Filters": ids_filter(*ids[:200]), "MaxResults": 1000})
+    ec2.stubber.add_response("describe_instances", reservations(*[instance(i, HttpTokens="required")
+                                                                  for i in ids[100:200]]),
+                             {"Filters": ids_filter(*ids[:200]), "MaxResults": 1000, "NextToken": "t"})
+    ec2.stubber.add_response("describe_instances", reservations(*[instance(i, HttpTokens="required")
+                                                                  for i in ids[200:]]),
+                             {"Filters": ids_filter(*ids[200:]), "MaxResults": 1000})
+    result = mo.manage_metadata_options(ec2, params(instance_ids=ids), False)
+    assert result["changed"] is False and len(result["instances"]) == 250
+
+
+def test_filters_and_ids_are_a_union_and_terminated_matches_are_skipped(ec2):
+    a, b, c = "i-0000000000000000a", "i-0000000000000000b", "i-0000000000000000c"
+    ec2.stubber.add_response("describe_instances", reservations(instance(a, HttpTokens="required")),
+                             {"Filters": ids_filter(a), "MaxResults": 1000})
+    ec2.stubber.add_response("describe_instances", reservations(
+        instance(b, HttpTokens="required"), instance(c, state="terminated")),
+        {"Filters": [{"Name": "tag:team", "Values": ["web"]}], "MaxResults": 1000})
+    result = mo.manage_metadata_options(ec2, params(instance_ids=[a], filters={"tag:team": "web"}), False)
+    assert [r["instance_id"] for r in result["instances"]] == [a, b]
+
+
+def test_unknown_or_terminated_instances_fail_before_any_change(ec2):
+    a, b = "i-0000000000000000a", "i-0000000000000000b"
+    ec2.stubber.add_response("describe_instances", reservations(instance(a)))
+    with pytest.raises(KeylessError) as error:
+        mo.manage_metadata_options(ec2, params(instance_ids=[a, b]), False)
+    assert error.value.param == "instance_ids" and b in error.value.message
+    ec2.stubber.add_response("describe_instances", reservations(instance(a), instance(b, state="terminated")))
+    with pytest.raises(KeylessError) as error:
+        mo.manage_metadata_options(ec2, params(instance_ids=[a, b]), False)
+    assert error.value.param == "instance_ids" and "terminated" in error.value.message
+
+
+def test_wait_gives_up_after_the_timeout(ec2, monkeypatch):
+    a = "i-0000000000000000a"
+    ec2.stubber.add_response("describe_instances", reservations(instance(a)))
+    ec2.stubber.add_response("modify_instance_metadata_options", {"InstanceId": a})
+    for _ in range(3):
+        ec2.stubber.add_response("describe_instances", reservations(instance(a, State="pending",
+                                                                              HttpTokens="required")))
+    clock = [0.0]
+    monkeypatch.setattr(mo.time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    monkeypatch.setattr(mo.time, "monotonic", lambda: clock[0])
+    with pytest.raises(KeylessError) as error:
+        mo.manage_metadata_options(ec2, params(instance_ids=[a], wait_timeout=3), False)
+    assert error.value.param == "wait_timeout" and a in error.value.message
+
+
+# ---- account defaults ---------------------------------------------------------------------------
+
+
+def test_account_defaults_change_only_what_differs(ec2):
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {
+        "HttpTokens": "optional", "HttpPutResponseHopLimit": 2, "ManagedBy": "account"}}, {})
+    ec2.stubber.add_response("modify_instance_metadata_defaults", {"Return": True}, {"HttpTokens": "required"})
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {
+        "HttpTokens": "required", "HttpPutResponseHopLimit": 2, "ManagedBy": "account"}}, {})
+    result = mo.manage_metadata_options(ec2, params(account_defaults=True, http_put_response_hop_limit=2,
+                                                    http_protocol_ipv6="enabled"), False)
+    assert result["account_defaults"] == {
+        "changed": True,
+        "before": {"http_tokens": "optional", "http_put_response_hop_limit": 2},
+        "after": {"http_tokens": "required", "http_put_response_hop_limit": 2}}
+    assert any("http_protocol_ipv6" in w for w in result["warnings"])
+
+
+def test_account_defaults_with_no_preference_are_set(ec2):
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {}}, {})
+    result = mo.manage_metadata_options(ec2, params(account_defaults=True), True)
+    assert result["account_defaults"] == {"changed": True, "before": {}, "after": {"http_tokens": "required"}}
+
+
+def test_account_defaults_under_a_declarative_policy_fail_before_any_change(ec2):
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {
+        "HttpTokens": "optional", "ManagedBy": "declarative-policy", "ManagedExceptionMessage": "ask the org team"}})
+    with pytest.raises(KeylessError) as error:
+        mo.manage_metadata_options(ec2, params(account_defaults=True), False)
+    assert error.value.param == "account_defaults" and "ask the org team" in error.value.message
+
+
+# ---- against the sandbox: check mode predicts exactly, with no mutating call -----------------------
+
+
+def test_check_mode_predicts_the_real_run_exactly_against_the_sandbox(sandbox):
+    ec2 = sandbox.client("ec2")
+    ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={
+        "ImageId": "ami-12345678", "MetadataOptions": {"HttpTokens": "optional", "HttpPutResponseHopLimit": 2}})
+    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId="ami-12345678", MinCount=2, MaxCount=2)["Instances"]]
+    args = params(instance_ids=ids, launch_templates=[{"name": "web"}], account_defaults=True)
+    sandbox.app.clear_log()
+    predicted = mo.manage_metadata_options(ec2, args, True)
+    assert not [c for c in sandbox.calls() if c["action"] in MUTATING]
+    real = mo.manage_metadata_options(ec2, args, False)
+    for key in ("changed", "instances", "launch_templates", "account_defaults", "diff"):
+        assert predicted[key] == real[key], key
+    again = mo.manage_metadata_options(ec2, args, False)
+    assert again["changed"] is False
+    data = ec2.describe_launch_template_versions(LaunchTemplateName="web", Versions=["$Default"])[
+        "LaunchTemplateVersions"][0]
+    assert data["VersionNumber"] == 2
+    assert data["LaunchTemplateData"]["ImageId"] == "ami-12345678"  # inherited from version 1
+    assert data["LaunchTemplateData"]["MetadataOptions"] == {"HttpTokens": "required", "HttpPutResponseHopLimit": 2}
+
+
+def test_a_retried_version_creation_reuses_its_client_token(ec2):
+    from ansible_collections.keyless.aws.plugins.module_utils.common import RetryingClient
+    from ansible_collections.keyless.aws.plugins.module_utils.common import RetryPolicy
+
+    tokens = []
+    ec2.meta.events.register("provide-client-params.ec2.CreateLaunchTemplateVersion",
+                             lambda params, **kwargs: tokens.append(params.get("ClientToken")))
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(1, {"HttpTokens": "optional"}, default=True)]})
+    ec2.stubber.add_client_error("create_launch_template_version", "InternalError", "try again", 500)
+    ec2.stubber.add_response("create_launch_template_version",
+                             {"LaunchTemplateVersion": version(2, {"HttpTokens": "required"})})
+    ec2.stubber.add_response("modify_launch_template", {})
+    client = RetryingClient(ec2, RetryPolicy(sleep=lambda seconds: None))
+    result = mo.manage_metadata_options(client, params(launch_templates=[{"name": "web"}]), False)
+    assert result["launch_templates"][0]["new_version"] == 2
+    assert len(tokens) == 2 and tokens[0] and tokens[0] == tokens[1]
+
+
+def test_a_template_named_by_name_and_by_id_fails_before_any_change(ec2):
+    for _ in range(2):
+        ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+            version(1, {"HttpTokens": "optional"}, default=True)]})
+    with pytest.raises(KeylessError) as error:
+        mo.manage_metadata_options(ec2, params(launch_templates=[{"name": "web"}, {"id": LT_ID}]), False)
+    assert error.value.param == "launch_templates" and "named twice" in error.value.message
