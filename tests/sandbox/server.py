@@ -218,7 +218,7 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"
 
 
 # Modules whose install(sandbox) teaches the sandbox what moto gets wrong.
-EXTENSION_MODULES = ("extensions", "iam_extensions")
+EXTENSION_MODULES = ("extensions", "iam_extensions", "imds")
 
 
 class Sandbox:
@@ -275,6 +275,8 @@ class Sandbox:
                 time.sleep(0.05)
 
     def stop(self):
+        if getattr(self, "imds", None) is not None:  # the IMDS emulators (imds.install)
+            self.imds.stop_all()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

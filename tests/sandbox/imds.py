@@ -1,0 +1,727 @@
+"""The sandbox's instance metadata service (IMDS): one emulator per simulated instance.
+
+Each ``ImdsEmulator`` answers on its own loopback port (127.0.0.1 or ::1 only), in daemon
+threads of the process that runs the sandbox, so it can never outlive that process. It behaves
+as EC2's IMDS does for one instance of the sandbox's moto, and reads everything live through
+the sandbox's API on every request (so the sandbox's extensions apply):
+
+* IMDSv2 sessions: ``PUT /latest/api/token`` with ``X-aws-ec2-metadata-token-ttl-seconds``
+  (1-21600, else 400), the token checked on every GET (401 when invalid or expired); a token
+  PUT carrying ``X-Forwarded-For`` is refused with 403, as AWS refuses it;
+* the instance's ``MetadataOptions`` (DescribeInstances): ``HttpTokens=required`` answers 401
+  to a token-less GET, ``HttpEndpoint=disabled`` answers 403 to everything, and a token PUT
+  from further away than ``HttpPutResponseHopLimit`` (see ``hops``) gets no answer at all;
+* ``iam/info`` and ``iam/security-credentials/<role>`` from the instance's *current*
+  association (DescribeIamInstanceProfileAssociations, then the profile and its role through
+  IAM), with credentials minted by STS AssumeRole on that role (session name: the instance
+  id). A role whose trust policy does not let EC2 in gets what EC2 gives: the
+  ``AssumeRoleUnauthorizedAccess`` error document and no credentials. A deleted profile gives
+  ``InstanceProfileNotFound``; no association at all, a 404 for the whole ``iam/`` subtree;
+* a propagation delay: after the association changes, the instance keeps serving what it
+  served before for ``propagation_delay`` seconds (counted from the first request that sees
+  the change), as a real instance takes a few seconds to show a new profile.
+
+``ImdsFleet`` (``sandbox.imds``) starts one emulator per instance id and stops them all; it
+also serves a control API for processes that do not share this one's memory (``make demo``,
+playbooks)::
+
+    GET    $URL/_sandbox/imds                 the running emulators
+    POST   $URL/_sandbox/imds/<instance-id>   start one (JSON body: propagation_delay, v1_only, hops)
+    GET    $URL/_sandbox/imds/<instance-id>   one emulator, with its request log
+    DELETE $URL/_sandbox/imds/<instance-id>   stop one
+    DELETE $URL/_sandbox/imds                 stop them all
+    GET|POST $URL/_sandbox/iam-enforcement    moto's IAM policy enforcement ({"enabled": true})
+
+Requests the emulator makes to the sandbox are EC2's own business, not calls of the user's
+tools: they carry ``X-Keyless-Sandbox-Origin: imds`` and the sandbox's request log leaves
+them out.
+"""
+
+import datetime
+import http.server
+import json
+import os
+import secrets
+import socket
+import socketserver
+import sys
+import threading
+import time
+
+try:
+    from ansible_collections.keyless.aws.plugins.module_utils.trust import analyse_trust
+except ImportError:  # run as `python -m sandbox` with only tests/ on sys.path
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                    ".build", "collections"))
+    from ansible_collections.keyless.aws.plugins.module_utils.trust import analyse_trust
+
+ORIGIN_HEADER = "X-Keyless-Sandbox-Origin"
+TOKEN_HEADER = "X-aws-ec2-metadata-token"
+TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
+MAX_TOKEN_TTL = 21600
+# What EC2 delivers: credentials valid for about six hours, refreshed well before they expire.
+CREDENTIALS_LIFETIME = 21600
+REFRESH_BEFORE = 900
+TROUBLESHOOTING = ("https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_iam-ec2.html"
+                   "#troubleshoot_iam-ec2_errors-info-doc")
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            405: "Method Not Allowed", 503: "Service Unavailable"}
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _timestamp(moment):
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _page(status):
+    """The small XHTML page IMDS answers errors with."""
+    title = "{0} - {1}".format(status, _REASONS.get(status, "Error"))
+    body = ('<?xml version="1.0" encoding="iso-8859-1"?>\n'
+            '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN"\n'
+            '\t"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
+            '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">\n'
+            ' <head>\n  <title>{0}</title>\n </head>\n <body>\n  <h1>{0}</h1>\n </body>\n</html>\n').format(title)
+    return status, [("Content-Type", "text/html")], body
+
+
+def _text(body, status=200):
+    return status, [("Content-Type", "text/plain")], body
+
+
+def _document(data):
+    """A JSON document laid out as IMDS lays them out."""
+    return _text(json.dumps(data, indent=2, separators=(",", " : ")))
+
+
+def _header(headers, name):
+    """A request header, whatever the mapping (dict or email.message.Message)."""
+    if headers is None:
+        return None
+    getter = getattr(headers, "get", None)
+    value = getter(name) if getter else None
+    if value is None and isinstance(headers, dict):
+        lowered = name.lower()
+        for key, item in headers.items():
+            if key.lower() == lowered:
+                return item
+    return value
+
+
+def _error_code(exc):
+    response = getattr(exc, "response", None) or {}
+    return response.get("Error", {}).get("Code")
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, handler, emulator, family):
+        self.address_family = family
+        self.emulator = emulator
+        http.server.HTTPServer.__init__(self, address, handler)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    server_version = "EC2ws"
+    sys_version = ""
+
+    def log_message(self, *args):  # the emulator keeps its own log
+        pass
+
+    def _serve(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        answer = self.server.emulator.respond(self.command, self.path, self.headers)
+        if answer is None:  # no answer at all: the connection just closes
+            self.close_connection = True
+            return
+        status, headers, body = answer
+        payload = body.encode("utf-8") if isinstance(body, str) else body
+        self.send_response(status, _REASONS.get(status))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _serve
+
+
+class ImdsEmulator:
+    """The metadata service of one simulated instance.
+
+    ``propagation_delay``: seconds a new association takes to show. ``v1_only``: the token PUT
+    is refused with 403, as on a host whose metadata proxy knows only IMDSv1. ``hops``: how far
+    the caller is from the instance (2 for a container on it); a token PUT from beyond the
+    instance's ``HttpPutResponseHopLimit`` gets no answer, as its response would not get back.
+    ``clock`` (monotonic seconds) and ``now`` (aware UTC datetime) can be replaced in tests.
+    """
+
+    def __init__(self, sandbox, instance_id, propagation_delay=0.0, v1_only=False, hops=1,
+                 host="127.0.0.1", port=0, clock=time.monotonic, now=_utcnow):
+        if host not in _LOOPBACK:
+            raise ValueError("the IMDS emulator only listens on loopback, not on {0}".format(host))
+        self.sandbox = sandbox
+        self.instance_id = instance_id
+        self.propagation_delay = float(propagation_delay)
+        self.v1_only = bool(v1_only)
+        self.hops = int(hops)
+        self.host = "127.0.0.1" if host == "localhost" else host
+        self.port = port
+        self.clock = clock
+        self.now = now
+        self.requests = []  # (method, path, status, token) for tests: never the token itself
+        self.errors = []  # sandbox reads that failed (answered 503)
+        self._lock = threading.RLock()
+        self._tokens = {}
+        self._credentials = {}
+        self._clients = {}
+        self._account_id = None
+        self._server = None
+        self._thread = None
+        # propagation: the association the emulator last saw, since when, and what it served before
+        self._latest = None
+        self._latest_at = float("-inf")
+        self._served_before = None
+
+    # ---- life cycle -------------------------------------------------------------------
+    @property
+    def url(self):
+        host = "[{0}]".format(self.host) if ":" in self.host else self.host
+        return "http://{0}:{1}".format(host, self.port)
+
+    def start(self):
+        instance = self._instance()
+        if instance is None:
+            raise ValueError("the sandbox has no instance {0}; launch it first".format(self.instance_id))
+        # What the instance had at boot shows at once; later changes take propagation_delay.
+        self._latest = self._association()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self._server = _Server((self.host, self.port), _Handler, self, family)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="sandbox-imds-" + self.instance_id, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=10)
+            self._server = None
+
+    @property
+    def running(self):
+        return self._server is not None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def env(self):
+        """What an SDK on the instance needs to find this metadata service (no keys at all)."""
+        return {"AWS_EC2_METADATA_SERVICE_ENDPOINT": self.url + "/", "AWS_EC2_METADATA_DISABLED": "false"}
+
+    def instance_env(self, base=None):
+        """The environment of an application on the instance: the sandbox's endpoint and region,
+        this metadata service, and no credentials anywhere (not even a config file)."""
+        env = {key: value for key, value in (base if base is not None else os.environ).items()
+               if not key.startswith("AWS_")}
+        env.update(self.sandbox.env())
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            env.pop(key, None)
+        env.update(self.env())
+        return env
+
+    def describe(self):
+        return {
+            "instance_id": self.instance_id,
+            "endpoint": self.url,
+            "propagation_delay": self.propagation_delay,
+            "v1_only": self.v1_only,
+            "hops": self.hops,
+            "env": self.env(),
+        }
+
+    # ---- reads through the sandbox's API ----------------------------------------------
+    def _client(self, service):
+        with self._lock:
+            if service not in self._clients:
+                client = self.sandbox.client(service)
+
+                def mark(request, **_kwargs):
+                    request.headers[ORIGIN_HEADER] = "imds"
+
+                client.meta.events.register("before-sign", mark)
+                self._clients[service] = client
+            return self._clients[service]
+
+    def _instance(self):
+        try:
+            reservations = self._client("ec2").describe_instances(InstanceIds=[self.instance_id])["Reservations"]
+        except Exception as exc:  # pylint: disable=broad-except
+            if _error_code(exc) == "InvalidInstanceID.NotFound":
+                return None
+            raise
+        for reservation in reservations:
+            for instance in reservation.get("Instances", []):
+                if instance.get("State", {}).get("Name") not in ("terminated", "shutting-down"):
+                    return instance
+        return None
+
+    def _association(self):
+        associations = self._client("ec2").describe_iam_instance_profile_associations(
+            Filters=[{"Name": "instance-id", "Values": [self.instance_id]}])["IamInstanceProfileAssociations"]
+        for association in associations:
+            if association.get("State") in ("associating", "associated"):
+                profile = association.get("IamInstanceProfile") or {}
+                return (association.get("AssociationId"), profile.get("Arn"), profile.get("Id"))
+        return None
+
+    def _effective_association(self):
+        """The association the instance serves now, propagation delay included."""
+        current = self._association()
+        with self._lock:
+            now = self.clock()
+            if current != self._latest:
+                self._served_before = self._served(now)
+                self._latest = current
+                self._latest_at = now
+            return self._served(now)
+
+    def _served(self, now):
+        if now - self._latest_at >= self.propagation_delay:
+            return self._latest
+        return self._served_before
+
+    def _iam_state(self, association):
+        """What EC2 makes of an association: profile, role, and credentials or an error code."""
+        association_id, profile_arn, profile_id = association
+        state = {"profile_arn": profile_arn, "profile_id": profile_id, "role": None}
+        iam = self._client("iam")
+        profile = None
+        try:
+            profile = iam.get_instance_profile(InstanceProfileName=profile_arn.rsplit("/", 1)[-1])["InstanceProfile"]
+        except Exception as exc:  # pylint: disable=broad-except
+            if _error_code(exc) != "NoSuchEntity":
+                raise
+        if profile is None or profile.get("InstanceProfileId") != profile_id:
+            state.update(code="InstanceProfileNotFound",
+                         message="Instance Profile with Id {0} cannot be found.  Please see documentation at {1}."
+                         .format(profile_id, TROUBLESHOOTING))
+            return state
+        roles = profile.get("Roles") or []
+        if not roles:
+            state.update(code="Success", message="Instance Profile does not contain a role.")
+            return state
+        role = roles[0]
+        state["role"] = role["RoleName"]
+        document = role.get("AssumeRolePolicyDocument")
+        if not document:
+            document = iam.get_role(RoleName=role["RoleName"])["Role"].get("AssumeRolePolicyDocument")
+        partition = role["Arn"].split(":")[1]
+        if not analyse_trust(document, partition)["trusts_ec2"]:
+            state.update(code="AssumeRoleUnauthorizedAccess",
+                         message="EC2 cannot assume the role {0}.  Please see documentation at {1}."
+                         .format(role["RoleName"], TROUBLESHOOTING))
+            return state
+        state.update(code="Success", credentials=self._credentials_for(association_id, profile_id, role["Arn"]))
+        return state
+
+    def _credentials_for(self, association_id, profile_id, role_arn):
+        key = (association_id, profile_id, role_arn)
+        with self._lock:
+            cached = self._credentials.get(key)
+            if cached and (cached["expiration"] - self.now()).total_seconds() > REFRESH_BEFORE:
+                return cached
+        minted = self._mint(role_arn)
+        with self._lock:
+            self._credentials[key] = minted
+        return minted
+
+    def _mint(self, role_arn):
+        """STS AssumeRole on the role, session name the instance id, as EC2 does it.
+
+        With moto's IAM policy enforcement on, moto checks the role's trust policy against the
+        *caller*, and the sandbox's admin is not EC2: then the emulator calls moto's STS backend
+        in this process, the very function the AssumeRole action runs, as EC2 would as a service.
+        """
+        if iam_enforcement_enabled():
+            from moto.sts.models import sts_backends
+
+            account, partition = role_arn.split(":")[4], role_arn.split(":")[1]
+            role = sts_backends[account][partition].assume_role(
+                region_name=self.sandbox.REGION, role_session_name=self.instance_id, role_arn=role_arn,
+                policy=None, duration=CREDENTIALS_LIFETIME, external_id=None)
+            credentials = {"AccessKeyId": role.access_key_id, "SecretAccessKey": role.secret_access_key,
+                           "SessionToken": role.session_token, "Expiration": role.expiration}
+        else:
+            credentials = self._client("sts").assume_role(
+                RoleArn=role_arn, RoleSessionName=self.instance_id, DurationSeconds=CREDENTIALS_LIFETIME)["Credentials"]
+        expiration = credentials["Expiration"]
+        if isinstance(expiration, str):
+            expiration = datetime.datetime.strptime(expiration[:19], "%Y-%m-%dT%H:%M:%S")
+        if expiration.tzinfo is None:
+            expiration = expiration.replace(tzinfo=datetime.timezone.utc)
+        return {
+            "access_key_id": credentials["AccessKeyId"],
+            "secret_access_key": credentials["SecretAccessKey"],
+            "token": credentials["SessionToken"],
+            "expiration": expiration,
+            "last_updated": self.now(),
+        }
+
+    # ---- the HTTP side ------------------------------------------------------------------
+    def respond(self, method, raw_path, headers):
+        """Answer one request: (status, headers, body), or None for no answer at all."""
+        path = raw_path.split("?", 1)[0]
+        token = _header(headers, TOKEN_HEADER)
+        try:
+            answer = self._respond(method, path, headers, token)
+        except Exception as exc:  # pylint: disable=broad-except  # a sandbox read failed: IMDS says "retry"
+            self.errors.append("{0} {1}: {2!r}".format(method, path, exc))
+            answer = _page(503)
+        with self._lock:
+            self.requests.append({
+                "method": method,
+                "path": path,
+                "status": None if answer is None else answer[0],
+                "token": "none" if token is None else ("valid" if self._token_valid(token) else "invalid"),
+            })
+        return answer
+
+    def _respond(self, method, path, headers, token):
+        instance = self._instance()
+        if instance is None:
+            return _page(503)
+        options = instance.get("MetadataOptions") or {}
+        if options.get("HttpEndpoint", "enabled") == "disabled":
+            return _page(403)
+        if method == "PUT":
+            return self._put(path, headers, options)
+        if method not in ("GET", "HEAD"):
+            return _page(405)
+        if token is not None:
+            if not self._token_valid(token):
+                return _page(401)
+            if _header(headers, "X-Forwarded-For") is not None:
+                return _page(403)
+        elif options.get("HttpTokens", "optional") == "required":
+            return _page(401)
+        return self._get(path.rstrip("/") if path != "/" else path, path.endswith("/"), instance)
+
+    def _put(self, path, headers, options):
+        if path.rstrip("/") != "/latest/api/token":
+            return _page(403)
+        if _header(headers, "X-Forwarded-For") is not None:
+            return _page(403)
+        if self.v1_only:
+            return _page(403)
+        if self.hops > int(options.get("HttpPutResponseHopLimit") or 1):
+            return None
+        requested = _header(headers, TTL_HEADER)
+        try:
+            ttl = int(requested)
+        except (TypeError, ValueError):
+            return _page(400)
+        if not 1 <= ttl <= MAX_TOKEN_TTL:
+            return _page(400)
+        token = "AQAEA" + secrets.token_urlsafe(40)
+        with self._lock:
+            now = self.clock()
+            self._tokens = {key: expiry for key, expiry in self._tokens.items() if expiry > now}
+            self._tokens[token] = now + ttl
+        status, response_headers, body = _text(token)
+        return status, response_headers + [(TTL_HEADER, str(ttl))], body
+
+    def _token_valid(self, token):
+        with self._lock:
+            expiry = self._tokens.get(token)
+            return expiry is not None and expiry > self.clock()
+
+    def _get(self, path, listing, instance):
+        zone = (instance.get("Placement") or {}).get("AvailabilityZone") or self.sandbox.REGION + "a"
+        region = zone[:-1] if zone[-1:].isalpha() else zone
+        values = {
+            "/latest/meta-data/instance-id": instance["InstanceId"],
+            "/latest/meta-data/ami-id": instance.get("ImageId", ""),
+            "/latest/meta-data/instance-type": instance.get("InstanceType", ""),
+            "/latest/meta-data/local-ipv4": instance.get("PrivateIpAddress", ""),
+            "/latest/meta-data/placement/availability-zone": zone,
+            "/latest/meta-data/placement/region": region,
+        }
+        if path in values:
+            return _text(values[path])
+        if path == "/":
+            return _text("latest")
+        if path == "/latest":
+            return _text("dynamic\nmeta-data")
+        if path == "/latest/meta-data/placement":
+            return _text("availability-zone\nregion")
+        if path == "/latest/dynamic":
+            return _text("instance-identity/")
+        if path == "/latest/dynamic/instance-identity":
+            return _text("document")
+        if path == "/latest/dynamic/instance-identity/document":
+            return _document({
+                "accountId": self._account(),
+                "availabilityZone": zone,
+                "imageId": instance.get("ImageId"),
+                "instanceId": instance["InstanceId"],
+                "instanceType": instance.get("InstanceType"),
+                "privateIp": instance.get("PrivateIpAddress"),
+                "region": region,
+                "version": "2017-09-30",
+            })
+        association = None
+        if path == "/latest/meta-data" or path.startswith("/latest/meta-data/iam"):
+            association = self._effective_association()
+        if path == "/latest/meta-data":
+            items = ["ami-id", "instance-id", "instance-type", "local-ipv4", "placement/"]
+            if association is not None:
+                items.insert(2, "iam/")
+            return _text("\n".join(items))
+        if path.startswith("/latest/meta-data/iam"):
+            if association is None:
+                return _page(404)
+            return self._iam(path, association)
+        return _page(404)
+
+    def _iam(self, path, association):
+        state = self._iam_state(association)
+        if path == "/latest/meta-data/iam":
+            return _text("info\nsecurity-credentials/")
+        if path == "/latest/meta-data/iam/info":
+            return _document(self._info(state))
+        if path == "/latest/meta-data/iam/security-credentials":
+            return _text(state["role"]) if state["role"] else _page(404)
+        prefix = "/latest/meta-data/iam/security-credentials/"
+        if path.startswith(prefix) and state["role"] and path[len(prefix):] == state["role"]:
+            credentials = state.get("credentials")
+            if state["code"] != "Success" or credentials is None:
+                return _document({"Code": state["code"], "Message": state["message"],
+                                  "LastUpdated": _timestamp(self.now())})
+            return _document({
+                "Code": "Success",
+                "LastUpdated": _timestamp(credentials["last_updated"]),
+                "Type": "AWS-HMAC",
+                "AccessKeyId": credentials["access_key_id"],
+                "SecretAccessKey": credentials["secret_access_key"],
+                "Token": credentials["token"],
+                "Expiration": _timestamp(credentials["expiration"]),
+            })
+        return _page(404)
+
+    def _info(self, state):
+        credentials = state.get("credentials")
+        if state["code"] != "Success":
+            return {"Code": state["code"], "Message": state["message"], "LastUpdated": _timestamp(self.now())}
+        info = {
+            "Code": "Success",
+            "LastUpdated": _timestamp(credentials["last_updated"] if credentials else self.now()),
+            "InstanceProfileArn": state["profile_arn"],
+            "InstanceProfileId": state["profile_id"],
+        }
+        if state.get("message"):
+            info["Message"] = state["message"]
+        return info
+
+    def _account(self):
+        if self._account_id is None:
+            self._account_id = self._client("sts").get_caller_identity()["Account"]
+        return self._account_id
+
+
+class ImdsFleet:
+    """The emulators of one sandbox, one per instance id; ``stop_all()`` stops every one."""
+
+    def __init__(self, sandbox):
+        self.sandbox = sandbox
+        self._emulators = {}
+        self._lock = threading.RLock()
+        app = getattr(sandbox, "app", None)
+        if app is not None:
+            handlers = getattr(app, "control_handlers", None)
+            if handlers is not None:
+                handlers["/_sandbox/imds"] = self._control
+                handlers["/_sandbox/iam-enforcement"] = self._control_enforcement
+            app.reset_hooks.append(self._on_reset)
+
+    def start(self, instance_id, **options):
+        """The instance's emulator, started on a free loopback port (the running one, with
+        ``options`` applied, when there is one already)."""
+        with self._lock:
+            emulator = self._emulators.get(instance_id)
+            if emulator is not None and emulator.running:
+                for name in ("propagation_delay", "v1_only", "hops"):
+                    if name in options:
+                        setattr(emulator, name, type(getattr(emulator, name))(options[name]))
+                return emulator
+            emulator = ImdsEmulator(self.sandbox, instance_id, **options).start()
+            self._emulators[instance_id] = emulator
+            return emulator
+
+    def get(self, instance_id):
+        return self._emulators.get(instance_id)
+
+    def __iter__(self):
+        return iter(list(self._emulators.values()))
+
+    def __len__(self):
+        return len(self._emulators)
+
+    def stop(self, instance_id):
+        with self._lock:
+            emulator = self._emulators.pop(instance_id, None)
+        if emulator is not None:
+            emulator.stop()
+        return emulator is not None
+
+    def stop_all(self):
+        with self._lock:
+            emulators, self._emulators = list(self._emulators.values()), {}
+        for emulator in emulators:
+            emulator.stop()
+        return len(emulators)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_all()
+        return False
+
+    def _on_reset(self):
+        """A reset sandbox has no instances: no emulators, and moto's IAM enforcement off."""
+        self.stop_all()
+        set_iam_enforcement(self.sandbox, False)
+
+    # ---- control API (for other processes) ----------------------------------------------
+    def _control(self, method, path, body):
+        instance_id = path[len("/_sandbox/imds"):].strip("/")
+        if not instance_id:
+            if method == "GET":
+                return 200, {"emulators": [emulator.describe() for emulator in self]}
+            if method == "DELETE":
+                return 200, {"stopped": self.stop_all()}
+            return 405, {"error": "use GET or DELETE on /_sandbox/imds"}
+        if method == "POST":
+            try:
+                options = json.loads(body.decode("utf-8") or "{}") if body else {}
+                if not isinstance(options, dict):
+                    raise ValueError("the body must be a JSON object")
+                unknown = sorted(set(options) - {"propagation_delay", "v1_only", "hops"})
+                if unknown:
+                    raise ValueError("unknown option(s): {0}".format(", ".join(unknown)))
+                return 200, self.start(instance_id, **options).describe()
+            except ValueError as exc:
+                return 400, {"error": str(exc)}
+        if method == "GET":
+            emulator = self.get(instance_id)
+            if emulator is None:
+                return 404, {"error": "no emulator for {0}".format(instance_id)}
+            described = emulator.describe()
+            described["requests"] = list(emulator.requests)
+            return 200, described
+        if method == "DELETE":
+            return 200, {"stopped": int(self.stop(instance_id))}
+        return 405, {"error": "use POST, GET or DELETE on /_sandbox/imds/<instance-id>"}
+
+    def _control_enforcement(self, method, path, body):
+        if method == "POST":
+            try:
+                wanted = json.loads(body.decode("utf-8") or "{}") if body else {}
+                enabled = bool(wanted.get("enabled", True))
+            except (ValueError, AttributeError) as exc:
+                return 400, {"error": "the body must be a JSON object such as {{\"enabled\": true}}: {0}".format(exc)}
+            set_iam_enforcement(self.sandbox, enabled)
+        elif method != "GET":
+            return 405, {"error": "use GET or POST on /_sandbox/iam-enforcement"}
+        return 200, {"enabled": iam_enforcement_enabled()}
+
+
+def install(sandbox):
+    """Give a started sandbox its emulators: ``sandbox.imds`` (an ImdsFleet) and the control API."""
+    sandbox.imds = ImdsFleet(sandbox)
+    return sandbox
+
+
+# ---- moto's IAM policy enforcement -------------------------------------------------------
+#
+# moto checks every request against IAM policies once it has served
+# settings.INITIAL_NO_AUTH_ACTION_COUNT requests without checking (infinity by default). That
+# setting and the counter are module globals of moto: one switch per *process*. The sandbox
+# runs moto in its own process (one per xdist worker, one for `make demo`), so in practice the
+# switch is per sandbox. Once on, every request needs the keys of a real IAM user or of an
+# assumed role: the sandbox's own dummy keys are then given to an IAM user, the sandbox admin,
+# whose inline policy allows everything, so the sandbox's clients and modules keep working.
+
+SANDBOX_ADMIN = "keyless-sandbox-admin"
+
+
+def iam_enforcement_enabled():
+    from moto import settings
+
+    return settings.INITIAL_NO_AUTH_ACTION_COUNT != float("inf")
+
+
+def set_iam_enforcement(sandbox, enabled):
+    """Switch moto's IAM policy enforcement on or off for this process (so for its sandbox)."""
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    if enabled:
+        _ensure_sandbox_admin(sandbox)
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    else:
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
+    ActionAuthenticatorMixin.request_count = 0
+
+
+class iam_enforcement:  # pylint: disable=invalid-name  # used like a function: with iam_enforcement(sb):
+    """``with iam_enforcement(sandbox):`` moto enforces IAM policies inside the block."""
+
+    def __init__(self, sandbox):
+        self.sandbox = sandbox
+
+    def __enter__(self):
+        set_iam_enforcement(self.sandbox, True)
+        return self.sandbox
+
+    def __exit__(self, *exc):
+        set_iam_enforcement(self.sandbox, False)
+        return False
+
+
+def _ensure_sandbox_admin(sandbox):
+    """The sandbox's access key belongs to an IAM user allowed everything (in moto's memory)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    if SANDBOX_ADMIN not in backend.users:
+        backend.create_user(sandbox.REGION, SANDBOX_ADMIN)
+        backend.put_user_policy(SANDBOX_ADMIN, "allow-everything", json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        }))
+    user = backend.users[SANDBOX_ADMIN]
+    if not any(key.access_key_id == sandbox.ACCESS_KEY for key in user.access_keys):
+        key = backend.create_access_key(SANDBOX_ADMIN)
+        backend.access_keys.pop(key.physical_resource_id, None)
+        key.access_key_id = sandbox.ACCESS_KEY
+        key.secret_access_key = sandbox.SECRET_KEY
+        backend.access_keys[key.physical_resource_id] = key
