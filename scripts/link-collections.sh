@@ -2,9 +2,13 @@
 # Lay out the collections tree that ansible.cfg points at:
 #   <tree>/ansible_collections/keyless/aws -> this checkout
 #   <tree>/ansible_collections/amazon/aws  -> the amazon.aws carried by the venv's `ansible`
+# With a third argument --amazon-only, only the amazon/aws link is made (scripts/sanity.sh puts
+# a copy of this checkout at keyless/aws itself).
 set -euo pipefail
 venv=${1:?venv}
 tree=${2:?tree}
+only_amazon=false
+[ "${3:-}" = --amazon-only ] && only_amazon=true
 root=$(cd "$(dirname "$0")/.." && pwd)
 amazon=$("$venv/bin/python" - <<'PY'
 import importlib.util, os
@@ -18,6 +22,8 @@ else:
     raise SystemExit("amazon.aws not found in the venv: is the `ansible` package installed?")
 PY
 )
-mkdir -p "$tree/ansible_collections/keyless" "$tree/ansible_collections/amazon"
-ln -sfn "$root" "$tree/ansible_collections/keyless/aws"
+mkdir -p "$tree/ansible_collections/amazon"
 ln -sfn "$amazon" "$tree/ansible_collections/amazon/aws"
+$only_amazon && exit 0
+mkdir -p "$tree/ansible_collections/keyless"
+ln -sfn "$root" "$tree/ansible_collections/keyless/aws"

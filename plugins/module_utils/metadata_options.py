@@ -600,8 +600,8 @@ def manage_metadata_options(ec2, params, check_mode):
             diff.append(_diff_entry("account instance metadata defaults", account_result["before"],
                                     account_result["after"]))
     for plan in template_plans:
-        template_changed, template_result = ensure_template(ec2, plan, plan_input["set_default_version"], check_mode,
-                                                           plan_input["version_description"])
+        template_changed, template_result = ensure_template(
+            ec2, plan, plan_input["set_default_version"], check_mode, plan_input["version_description"])
         changed = changed or template_changed
         result["launch_templates"].append(template_result)
         if template_changed:

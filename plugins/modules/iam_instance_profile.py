@@ -24,7 +24,7 @@ description:
     when a parallel run created the same profile first.
   - All input IAM would reject (names, paths, tags) fails before any AWS call, naming the parameter.
 author:
-  - keyless.aws maintainers
+  - keyless.aws maintainers (@keyless-aws)
 options:
   name:
     description:
@@ -67,7 +67,7 @@ options:
   force:
     description:
       - With O(state=absent), delete the profile even when it is attached to instances in the module's
-        region: it is first detached from them (they lose their role credentials), and they are listed in
+        region. It is first detached from them (they lose their role credentials), and they are listed in
         RV(disassociated_instances).
       - Without it, the module refuses to delete a profile in use and lists the instances.
     type: bool
@@ -92,7 +92,7 @@ attributes:
   check_mode:
     support: full
     details:
-      - A check-mode run predicts exactly what a real run changes (RV(changed), RV(actions), the profile
+      - A check-mode run predicts exactly what a real run changes (C(changed), RV(actions), the profile
         returned) without any mutating AWS call.
   diff_mode:
     support: full

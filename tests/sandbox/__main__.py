@@ -63,7 +63,7 @@ def _serve(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="verb", required=True)
     run = sub.add_parser("run", help="run a command against a fresh sandbox")
     run.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")

@@ -321,7 +321,7 @@ def test_instances_get_only_the_options_that_differ_and_the_module_waits_for_app
 def test_instances_are_described_in_chunks_and_every_page(ec2):
     ids = ["i-%017x" % n for n in range(250)]
     ec2.stubber.add_response("describe_instances", dict(reservations(*[instance(i, HttpTokens="required")
-                                                                        for i in ids[:100]]), NextToken="t"),
+                                                                       for i in ids[:100]]), NextToken="t"),
                              {"Filters": ids_filter(*ids[:200]), "MaxResults": 1000})
     ec2.stubber.add_response("describe_instances", reservations(*[instance(i, HttpTokens="required")
                                                                   for i in ids[100:200]]),
@@ -360,9 +360,9 @@ def test_wait_gives_up_after_the_timeout(ec2, monkeypatch):
     a = "i-0000000000000000a"
     ec2.stubber.add_response("describe_instances", reservations(instance(a)))
     ec2.stubber.add_response("modify_instance_metadata_options", {"InstanceId": a})
-    for _ in range(3):
+    for dummy in range(3):
         ec2.stubber.add_response("describe_instances", reservations(instance(a, State="pending",
-                                                                              HttpTokens="required")))
+                                                                             HttpTokens="required")))
     clock = [0.0]
     monkeypatch.setattr(mo.time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
     monkeypatch.setattr(mo.time, "monotonic", lambda: clock[0])
@@ -447,7 +447,7 @@ def test_a_retried_version_creation_reuses_its_client_token(ec2):
 
 
 def test_a_template_named_by_name_and_by_id_fails_before_any_change(ec2):
-    for _ in range(2):
+    for dummy in range(2):
         ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
             version(1, {"HttpTokens": "optional"}, default=True)]})
     with pytest.raises(KeylessError) as error:
