@@ -34,10 +34,15 @@ class KeylessModule(AnsibleAWSModule):
         self.retry_policy = RetryPolicy()
         self._clients = {}
 
-    def retrying_client(self, service):
-        """One client per service per run, every call through the shared retry policy."""
+    def retrying_client(self, service, **config):
+        """One client per service per run, every call through the shared retry policy.
+
+        ``config``: extra botocore settings, used when the client is first made (for example
+        ``max_pool_connections`` for a client that parallel threads share)."""
         if service not in self._clients:
-            raw = self.client(service, config=botocore_config())
+            settings = botocore_config()
+            settings.update(config)
+            raw = self.client(service, config=settings)
             self._clients[service] = RetryingClient(raw, self.retry_policy)
         return self._clients[service]
 

@@ -1,0 +1,340 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: keyless.aws contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: ec2_profile_association
+short_description: Attach, swap and detach IAM instance profiles on existing EC2 instances, one or a whole fleet
+version_added: 0.1.0
+description:
+  - Gives running or stopped EC2 instances an IAM instance profile after launch, swaps the profile they carry
+    for another, or takes it away. One task converges one instance or hundreds.
+  - Instances are chosen by O(instance_ids), by O(filters) (for example tags), or by both (the filters then
+    narrow the ids).
+  - Where an instance carries no profile it is associated; where it carries another one, the profile is
+    replaced in one call (C(ReplaceIamInstanceProfileAssociation)), so the instance is never left without
+    credentials; where it already carries the right one, nothing is done.
+  - Reads are batched (instances and associations are described in chunks, never one call per instance) and
+    changes run in parallel (O(max_concurrency)), so a run that changes nothing makes the same few API calls
+    for 1 or 200 instances, and a first run makes one call per instance that changes plus those few.
+  - Before any change the module checks that the profile exists, holds a role (O(require_role)) and that the
+    role trusts EC2 (O(trust_check)), and that every instance named exists and is not terminated.
+  - Right after a profile is created, EC2 may not know it for a minute or two and answers
+    C(Invalid IAM Instance Profile name); the module retries exactly that error for up to
+    O(propagation_timeout) seconds. A profile that does not exist fails at once.
+  - See the user guide page C(docs/attach-after-launch.md) for the common mistakes and the exact messages
+    the module gives for each.
+author:
+  - keyless.aws maintainers (@keyless-aws)
+options:
+  instance_ids:
+    description:
+      - The instances, by id. Each must exist in the module's region and must not be terminated or shutting
+        down; the module fails naming those that do not qualify before any change. Stopped instances are fine.
+      - With O(filters) too, only the instances that match the filters are converged.
+    type: list
+    elements: str
+  filters:
+    description:
+      - EC2 C(DescribeInstances) filters that select the instances, as a dict of filter names to a value or a
+        list of values, for example C(tag:team) to V(web) and C(instance-state-name) to V(running). See
+        U(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstances.html) for the names.
+      - Unless the filters name C(instance-state-name), only live instances (pending, running, stopping,
+        stopped) are selected.
+      - Filters that match no instance are not an error; the module warns and changes nothing.
+    type: dict
+  instance_profile:
+    description:
+      - The instance profile to attach (O(state=present)) or to detach (O(state=absent)), by name or ARN.
+      - A role name given here is the most common mistake; the module fails, says that it is a role, and names
+        the profiles that hold it. Use O(role) to name the profile by its role instead.
+      - With O(state=absent), only instances that carry this profile lose it; left unset, every selected
+        instance loses whatever profile it carries.
+      - Mutually exclusive with O(role).
+    type: str
+    aliases: ["iam_instance_profile"]
+  role:
+    description:
+      - The IAM role (name or ARN) whose instance profile to attach. Exactly one profile must hold it; the
+        module fails saying how to create one when none does, and lists them when several do.
+      - With O(state=absent), instances that carry any profile holding this role lose it.
+      - Mutually exclusive with O(instance_profile).
+    type: str
+  state:
+    description:
+      - V(present) gives every selected instance the profile (O(instance_profile) or O(role) is required).
+      - V(absent) takes the profile away (see O(instance_profile)).
+    type: str
+    choices: ["present", "absent"]
+    default: present
+  require_role:
+    description:
+      - Fail before any change when the profile holds no role; such a profile gives instances no credentials.
+      - Only with O(state=present).
+    type: bool
+    default: true
+  trust_check:
+    description:
+      - What to do when the profile's role does not allow C(sts:AssumeRole) for the EC2 service principal of
+        its partition; instances given the profile then get no credentials.
+      - V(fail) fails before any change, V(warn) warns and goes on, V(skip) does not look.
+      - Only with O(state=present). The verdict is returned as RV(role_trusts_ec2).
+    type: str
+    choices: ["fail", "warn", "skip"]
+    default: fail
+  propagation_timeout:
+    description:
+      - How long, in seconds, to keep retrying while EC2 answers C(InvalidParameterValue ... Invalid IAM
+        Instance Profile name) (or C(ARN)) for a profile that exists in IAM but has not reached EC2 yet.
+      - Only the first instance waits for it; the others are attached once EC2 knows the profile.
+      - V(0) does not wait.
+    type: int
+    default: 120
+  wait:
+    description:
+      - Wait until every association made is C(associated) (and every one removed is gone), as
+        C(DescribeIamInstanceProfileAssociations) reports, before returning.
+      - Associations already in flight (C(associating), C(disassociating)) when the module starts are always
+        waited for before they are changed, within O(wait_timeout).
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - How long to wait, in seconds, for associations to settle (see O(wait)).
+    type: int
+    default: 300
+  max_concurrency:
+    description:
+      - How many instances are changed at the same time (1 to 100). Every call still goes through the
+        collection's retry policy, so throttling slows the run down rather than failing it.
+    type: int
+    default: 10
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+  - keyless.aws.attributes
+  - keyless.aws.attributes.ACTIONGROUP
+attributes:
+  check_mode:
+    support: full
+    details:
+      - A check-mode run makes no mutating AWS call and returns the same RV(associations) (actions and profile
+        ARNs) and RV(summary) as a real run would; the ids of associations a real run would create are
+        V(null).
+  diff_mode:
+    support: full
+    details:
+      - Shows, for each selected instance, the ARN of the profile it carries before and after (V(null) for none).
+  idempotent:
+    support: full
+notes:
+  - The association is the truth (C(DescribeIamInstanceProfileAssociations)); the instance's own
+    C(IamInstanceProfile) attribute can lag behind it.
+  - An instance carries at most one instance profile, and a profile holds at most one role.
+  - After an association changes, the instance's metadata service can take a few seconds to serve the new
+    role's credentials.
+seealso:
+  - module: keyless.aws.ec2_profile_association_info
+  - module: keyless.aws.iam_instance_profile
+  - module: amazon.aws.ec2_instance
+    description: Sets a profile at launch; it cannot detach one from a running instance.
+"""
+
+EXAMPLES = r"""
+- name: Attach after launch - give instances that are already running the profile web-app
+  keyless.aws.ec2_profile_association:
+    instance_ids:
+      - i-0123456789abcdef0
+      - i-0fedcba9876543210
+    instance_profile: web-app
+
+- name: Swap - instances carrying any other profile get web-app-v2, in one call each (no gap)
+  keyless.aws.ec2_profile_association:
+    instance_ids: "{{ web_instance_ids }}"
+    instance_profile: web-app-v2
+
+- name: Detach - take the profile web-app away from these instances (others' profiles are left alone)
+  keyless.aws.ec2_profile_association:
+    instance_ids: "{{ web_instance_ids }}"
+    instance_profile: web-app
+    state: absent
+
+- name: Tagged fleet - every live instance tagged team=web, 20 at a time
+  keyless.aws.ec2_profile_association:
+    filters:
+      "tag:team": web
+    instance_profile: arn:aws:iam::123456789012:instance-profile/web-app
+    max_concurrency: 20
+  register: web_fleet
+
+- name: Say what changed
+  ansible.builtin.debug:
+    msg: "{{ web_fleet.summary }}"
+
+- name: Role instead of profile - attach whichever profile holds the role web-app-role
+  keyless.aws.ec2_profile_association:
+    filters:
+      "tag:team": web
+      instance-state-name: running
+    role: web-app-role
+
+- name: Attach a profile created a moment ago (EC2 may need a minute to know it)
+  keyless.aws.ec2_profile_association:
+    instance_ids: "{{ new_instance_ids }}"
+    instance_profile: batch-worker
+    propagation_timeout: 180
+"""
+
+RETURN = r"""
+associations:
+  description:
+    - One entry per selected instance, in the order of O(instance_ids) (else sorted by instance id), with
+      what the run did (in check mode, would do).
+    - When the module fails part-way, the failure result carries the entries of the instances it did converge.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    instance_id:
+      description: The instance.
+      type: str
+      sample: i-0123456789abcdef0
+    action:
+      description:
+        - V(associated) (it had no profile), V(replaced) (it had another one), V(disassociated) (the profile
+          was taken away) or V(unchanged).
+      type: str
+      sample: associated
+    association_id:
+      description:
+        - The association's id after the run (a swap gives a new one); for V(disassociated), the id of the
+          association removed. V(null) when the instance carries no profile, and in check mode for
+          associations the run would create.
+      type: str
+      sample: iip-assoc-0123456789abcdef0
+    instance_profile_arn:
+      description: ARN of the profile the instance carries after the run, V(null) for none.
+      type: str
+      sample: arn:aws:iam::123456789012:instance-profile/web-app
+    previous_instance_profile_arn:
+      description: ARN of the profile the instance carried before the run, V(null) for none.
+      type: str
+      sample: arn:aws:iam::123456789012:instance-profile/web-app-v1
+    state:
+      description:
+        - The association's state, V(associated) once settled (V(associating) with O(wait=false));
+          V(disassociated) (V(disassociating) with O(wait=false)) for a profile taken away; V(null) when the
+          instance carries no profile.
+      type: str
+      sample: associated
+summary:
+  description: How many instances got each action.
+  returned: always
+  type: dict
+  sample: {"associated": 198, "replaced": 2, "disassociated": 0, "unchanged": 0}
+instance_profile:
+  description:
+    - The profile attached (or, with O(state=absent), named), as found in IAM.
+    - V(null) when no profile was named, or the one named for a detach no longer exists.
+  returned: always
+  type: dict
+  contains:
+    instance_profile_name:
+      description: Its name.
+      type: str
+      sample: web-app
+    arn:
+      description: Its ARN.
+      type: str
+      sample: arn:aws:iam::123456789012:instance-profile/web-app
+    role_name:
+      description: The role it holds, V(null) for none.
+      type: str
+      sample: web-app
+role_trusts_ec2:
+  description:
+    - Whether the profile's role lets EC2 assume it. V(null) with O(state=absent), O(trust_check=skip) or a
+      profile with no role.
+  returned: always
+  type: bool
+  sample: true
+"""
+
+from ansible_collections.keyless.aws.plugins.module_utils.associations import check_filters
+from ansible_collections.keyless.aws.plugins.module_utils.associations import converge
+from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
+from ansible_collections.keyless.aws.plugins.module_utils.common import looks_like_arn
+from ansible_collections.keyless.aws.plugins.module_utils.common import partition_for_region
+from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
+from ansible_collections.keyless.aws.plugins.module_utils.validation import check_instance_ids
+from ansible_collections.keyless.aws.plugins.module_utils.validation import name_from_name_or_arn
+
+MAX_CONCURRENCY = 100
+
+
+def validated(params, region):
+    """The module's parameters, checked before any AWS call."""
+    checked = dict(params)
+    if params["instance_ids"] is not None and not params["instance_ids"] and not params["filters"]:
+        raise KeylessError("instance_ids: the list is empty; name at least one instance, or select them with "
+                           "filters.", param="instance_ids")
+    checked["instance_ids"] = check_instance_ids(params["instance_ids"], "instance_ids")
+    checked["filters"] = check_filters(params["filters"])
+    partition = partition_for_region(region) if region else None
+    for param, resource_type in (("instance_profile", "instance-profile"), ("role", "role")):
+        value = params[param]
+        if value is not None and not value.strip():
+            raise KeylessError("{0}: give a name or an ARN, not an empty string.".format(param), param=param)
+        if value:
+            checked[param] = name_from_name_or_arn(value, param, resource_type, partition)
+            checked[param + "_arn"] = value if looks_like_arn(value) else None
+    for param in ("propagation_timeout", "wait_timeout"):
+        if params[param] < 0:
+            raise KeylessError("{0}: {1} is negative; give a number of seconds, 0 or more.".format(
+                param, params[param]), param=param)
+    if not 1 <= params["max_concurrency"] <= MAX_CONCURRENCY:
+        raise KeylessError("max_concurrency: {0} is out of range; give 1 to {1}.".format(
+            params["max_concurrency"], MAX_CONCURRENCY), param="max_concurrency")
+    return checked
+
+
+def main():
+    argument_spec = dict(
+        instance_ids=dict(type="list", elements="str"),
+        filters=dict(type="dict"),
+        instance_profile=dict(type="str", aliases=["iam_instance_profile"]),
+        role=dict(type="str"),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        require_role=dict(type="bool", default=True),
+        trust_check=dict(type="str", default="fail", choices=["fail", "warn", "skip"]),
+        propagation_timeout=dict(type="int", default=120),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=300),
+        max_concurrency=dict(type="int", default=10),
+    )
+    module = KeylessModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        required_one_of=[["instance_ids", "filters"]],
+        mutually_exclusive=[["instance_profile", "role"]],
+        required_if=[["state", "present", ["instance_profile", "role"], True]],
+    )
+
+    def run():
+        params = validated(module.params, module.region)
+        ec2 = module.retrying_client("ec2", max_pool_connections=max(10, params["max_concurrency"]))
+        return converge(ec2, module.retrying_client("iam"), params, module.check_mode, region=module.region)
+
+    module.run(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""keyless.aws.ec2_profile_association at fleet scale, and through IAM-to-EC2 propagation.
+
+One ansible-playbook task converges 200 instances: the first run makes one mutating call per
+instance plus a constant few reads, a rerun makes only those reads (the same number as for a
+fleet of 10), a swap replaces every association in one call each (new association ids), a
+detach removes them. Every count comes from the sandbox's request log. The sandbox runs with
+``aws_fidelity`` (moto then pages associations by MaxResults and gives a replaced association a
+new id, as AWS does).
+
+The counts and wall times are written to tests/output/integration/association_scale.json and
+printed (pytest -s shows them); nothing here asserts a time.
+"""
+
+import json
+import os
+import time
+
+from runner import OUTPUT, ROOT, run_playbook
+from sandbox.faults import aws_fidelity
+from sandbox.faults import propagation_fault
+
+PLAYBOOK = os.path.join(ROOT, "tests", "integration", "targets", "ec2_profile_association_scale", "converge.yml")
+AMI = "ami-1e749f67"
+ACCOUNT = "123456789012"
+MUTATING = ("AssociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation", "DisassociateIamInstanceProfile")
+EC2_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+NOOP_READS = ["GetInstanceProfile", "DescribeInstances", "DescribeIamInstanceProfileAssociations"]
+
+
+def arn(name):
+    return "arn:aws:iam::{0}:instance-profile/{1}".format(ACCOUNT, name)
+
+
+def make_profile(sandbox, name):
+    iam = sandbox.client("iam")
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=EC2_TRUST)
+    iam.create_instance_profile(InstanceProfileName=name)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+
+
+def launch(sandbox, count):
+    """``count`` instances in one RunInstances call."""
+    reply = sandbox.client("ec2").run_instances(ImageId=AMI, InstanceType="t3.micro", MinCount=count, MaxCount=count)
+    return sorted(i["InstanceId"] for i in reply["Instances"])
+
+
+def attached(sandbox, ids):
+    """{instance_id: (profile ARN, association id)} as DescribeIamInstanceProfileAssociations says."""
+    ec2 = sandbox.client("ec2")
+    found = {}
+    for page in ec2.get_paginator("describe_iam_instance_profile_associations").paginate(
+            Filters=[{"Name": "instance-id", "Values": ids}]):
+        for association in page["IamInstanceProfileAssociations"]:
+            if association["State"] in ("associating", "associated"):
+                found[association["InstanceId"]] = (association["IamInstanceProfile"]["Arn"],
+                                                    association["AssociationId"])
+    return dict((i, found.get(i, (None, None))) for i in ids)
+
+
+class Run:
+    """One playbook run: the module's result, the API calls it made, its wall time."""
+
+    def __init__(self, sandbox, tmp_path, name, check=False, **variables):
+        result_file = tmp_path / (name + ".json")
+        vars_file = tmp_path / (name + "-vars.json")
+        variables["result_file"] = str(result_file)
+        vars_file.write_text(json.dumps(variables))
+        sandbox.app.clear_log()
+        args = ["-e", "@" + str(vars_file)] + (["--check"] if check else [])
+        started = time.monotonic()
+        self.run = run_playbook(sandbox, PLAYBOOK, *args, name="association-scale-" + name)
+        self.wall = time.monotonic() - started
+        assert self.run.returncode == 0, self.run.output[-4000:]
+        self.result = json.loads(result_file.read_text())
+        self.calls = [c for c in sandbox.calls() if c["service"] in ("ec2", "iam", "sts")]
+        self.actions = [c["action"] for c in self.calls]
+        self.mutations = [a for a in self.actions if a in MUTATING]
+        self.reads = [a for a in self.actions if a not in MUTATING]
+
+    def figures(self):
+        return {"api_calls": len(self.calls), "mutating_calls": len(self.mutations), "reads": self.reads,
+                "wall_seconds": round(self.wall, 2)}
+
+
+def test_two_hundred_instances_in_one_task(sandbox, tmp_path):
+    started = time.monotonic()
+    figures = {}
+    with aws_fidelity():
+        make_profile(sandbox, "web")
+        make_profile(sandbox, "web-v2")
+        fleet = launch(sandbox, 200)
+        small = launch(sandbox, 10)
+
+        def converge(name, ids, **variables):
+            run = Run(sandbox, tmp_path, name, instance_ids=ids, **variables)
+            figures[name] = run.figures()
+            return run
+
+        check = converge("check", fleet, instance_profile="web", check=True)
+        assert check.mutations == []
+        assert check.result["changed"]
+        assert check.result["summary"] == {"associated": 200, "replaced": 0, "disassociated": 0, "unchanged": 0}
+        assert set(attached(sandbox, fleet).values()) == {(None, None)}
+
+        first = converge("first", fleet, instance_profile="web")
+        assert first.result["changed"] and first.result["summary"] == check.result["summary"]
+        assert first.mutations == ["AssociateIamInstanceProfile"] * 200
+        # N mutating calls plus a constant: the reads of the no-op run, then one batched read to
+        # see every association settled.
+        assert first.reads == NOOP_READS + ["DescribeIamInstanceProfileAssociations"]
+        assert [e["action"] for e in first.result["associations"]] == [e["action"] for e in check.result["associations"]]
+        now = attached(sandbox, fleet)
+        assert set(a for a, _id in now.values()) == {arn("web")}
+        assert [e["association_id"] for e in first.result["associations"]] == [now[i][1] for i in fleet]
+
+        rerun = converge("rerun", fleet, instance_profile="web")
+        assert not rerun.result["changed"] and rerun.result["summary"]["unchanged"] == 200
+        assert rerun.mutations == [] and rerun.reads == NOOP_READS
+
+        converge("small-first", small, instance_profile="web")
+        small_rerun = converge("small-rerun", small, instance_profile="web")
+        assert small_rerun.reads == rerun.reads  # the same reads for 10 instances as for 200
+
+        swap = converge("swap", fleet, instance_profile="web-v2")
+        assert swap.result["summary"] == {"associated": 0, "replaced": 200, "disassociated": 0, "unchanged": 0}
+        assert swap.mutations == ["ReplaceIamInstanceProfileAssociation"] * 200  # never a detach in between
+        after_swap = attached(sandbox, fleet)
+        for entry in swap.result["associations"]:
+            assert entry["previous_instance_profile_arn"] == arn("web")
+            assert entry["instance_profile_arn"] == arn("web-v2")
+            assert entry["association_id"] == after_swap[entry["instance_id"]][1] != now[entry["instance_id"]][1]
+
+        detach = converge("detach", fleet, instance_profile="web-v2", association_state="absent")
+        assert detach.result["summary"]["disassociated"] == 200
+        assert detach.mutations == ["DisassociateIamInstanceProfile"] * 200
+        assert set(attached(sandbox, fleet).values()) == {(None, None)}
+
+    figures["test_wall_seconds"] = round(time.monotonic() - started, 2)
+    os.makedirs(OUTPUT, exist_ok=True)
+    with open(os.path.join(OUTPUT, "association_scale.json"), "w") as handle:
+        json.dump(figures, handle, indent=2)
+    for name, figure in figures.items():
+        print(name, figure)
+
+
+def test_a_profile_ec2_does_not_know_yet_is_retried_until_it_does(sandbox, tmp_path):
+    """EC2 refuses the fresh profile three times (as it does for a minute or two after the
+    profile is created): the first instance waits it out, the others follow; nothing else is
+    retried and nothing fails."""
+    make_profile(sandbox, "fresh")
+    ids = launch(sandbox, 5)
+    fault = propagation_fault(sandbox)
+    fault.arm("fresh", 3)
+    run = Run(sandbox, tmp_path, "propagation", instance_ids=ids, instance_profile="fresh")
+    assert run.result["summary"]["associated"] == 5 and not run.result.get("failed")
+    associates = [c for c in run.calls if c["action"] == "AssociateIamInstanceProfile"]
+    assert [c["status"] for c in associates] == [400, 400, 400] + [200] * 5
+    assert len(set(c["params"]["InstanceId"] for c in associates[:4])) == 1  # only the first instance waited
+    assert fault.injected == 3
+    assert set(a for a, _id in attached(sandbox, ids).values()) == {arn("fresh")}
+
+
+def test_a_profile_ec2_never_learns_fails_with_the_guide_message_and_changes_nothing(sandbox, tmp_path):
+    make_profile(sandbox, "fresh")
+    ids = launch(sandbox, 5)
+    propagation_fault(sandbox).arm("fresh", 1000)
+    run = Run(sandbox, tmp_path, "propagation-timeout", instance_ids=ids, instance_profile="fresh",
+              propagation_timeout=0)
+    assert run.result["failed"]
+    assert run.result["msg"] == (
+        "EC2 does not know instance profile 'fresh' yet (AWS said InvalidParameterValue: Value "
+        "(arn:aws:iam::123456789012:instance-profile/fresh) for parameter iamInstanceProfile.arn is invalid. Invalid "
+        "IAM Instance Profile ARN) and still did not after 0 s of retries; IAM changes can take a few minutes to reach "
+        "EC2. Run again later, or raise propagation_timeout. No instance was changed.")
+    assert run.result["associations"] == [] and run.result["failed_instance_ids"] == ids
+    assert run.actions.count("AssociateIamInstanceProfile") == 1  # the canary; the others never tried
+    assert set(attached(sandbox, ids).values()) == {(None, None)}

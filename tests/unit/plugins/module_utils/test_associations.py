@@ -1,0 +1,432 @@
+"""associations.py: the pure parts (planning, reading helpers) and the apply/wait machinery
+with scripted clients and a fake clock (nothing here really sleeps)."""
+
+import threading
+
+import pytest
+from botocore.exceptions import ClientError
+
+from ansible_collections.keyless.aws.plugins.module_utils import associations as A
+from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
+from ansible_collections.keyless.aws.plugins.module_utils.common import RetryingClient
+from ansible_collections.keyless.aws.plugins.module_utils.common import RetryPolicy
+
+P1 = "arn:aws:iam::123456789012:instance-profile/web"
+P2 = "arn:aws:iam::123456789012:instance-profile/web-v2"
+P_OTHER = "arn:aws:iam::123456789012:instance-profile/batch"
+
+
+def cur(arn, association_id="iip-assoc-1", state="associated"):
+    return {"association_id": association_id, "instance_profile_arn": arn, "state": state}
+
+
+def client_error(code, message, operation="AssociateIamInstanceProfile", status=400):
+    return ClientError({"Error": {"Code": code, "Message": message},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+
+
+def propagation_error(name="web"):
+    return client_error("InvalidParameterValue", "Value ({0}) for parameter iamInstanceProfile.name is invalid. "
+                                                 "Invalid IAM Instance Profile name".format(name))
+
+
+class FakeTime:
+    """A clock that only moves when somebody sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+        self._lock = threading.Lock()
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.now += seconds
+
+
+def timing(fake):
+    return A._Timing(sleep=fake.sleep, clock=fake.clock)
+
+
+def retrying(client, fake):
+    # rand returns the upper bound: deterministic delays 0.5, 1, 2, 4, ...
+    return RetryingClient(client, RetryPolicy(sleep=fake.sleep, clock=fake.clock, rand=lambda low, high: high))
+
+
+# ---- plan -----------------------------------------------------------------------------------
+
+
+def test_plan_present_associates_replaces_and_leaves_alone():
+    current = {"i-1": None, "i-2": cur(P1, "iip-assoc-2"), "i-3": cur(P_OTHER, "iip-assoc-3")}
+    steps = A.plan(["i-1", "i-2", "i-3"], current, "present", P1)
+    assert [(s["instance_id"], s["action"]) for s in steps] == [
+        ("i-1", "associated"), ("i-2", "unchanged"), ("i-3", "replaced")]
+    assert steps[0] == {"instance_id": "i-1", "action": "associated", "association_id": None,
+                        "before": None, "after": P1}
+    assert steps[2] == {"instance_id": "i-3", "action": "replaced", "association_id": "iip-assoc-3",
+                        "before": P_OTHER, "after": P1}
+    assert steps[1]["before"] == steps[1]["after"] == P1
+
+
+def test_plan_absent_detaches_everything_without_a_profile_named():
+    current = {"i-1": None, "i-2": cur(P1, "iip-assoc-2"), "i-3": cur(P_OTHER, "iip-assoc-3")}
+    steps = A.plan(["i-1", "i-2", "i-3"], current, "absent")
+    assert [s["action"] for s in steps] == ["unchanged", "disassociated", "disassociated"]
+    assert steps[1] == {"instance_id": "i-2", "action": "disassociated", "association_id": "iip-assoc-2",
+                        "before": P1, "after": None}
+
+
+def test_plan_absent_with_a_profile_only_detaches_that_profile():
+    current = {"i-2": cur(P1, "iip-assoc-2"), "i-3": cur(P_OTHER, "iip-assoc-3")}
+    steps = A.plan(["i-3", "i-2"], current, "absent", matches=lambda arn: arn == P1)
+    assert [(s["instance_id"], s["action"]) for s in steps] == [("i-3", "unchanged"), ("i-2", "disassociated")]
+    assert steps[0]["after"] == P_OTHER  # left as it was
+
+
+def test_plan_keeps_the_order_given_and_needs_a_profile_to_attach():
+    ids = ["i-{0}".format(n) for n in (5, 1, 4, 2, 3)]
+    assert [s["instance_id"] for s in A.plan(ids, {}, "present", P1)] == ids
+    with pytest.raises(ValueError):
+        A.plan(ids, {}, "present")
+
+
+def test_plan_of_nothing_is_nothing():
+    assert A.plan([], {}, "present", P1) == []
+
+
+def test_summary_counts_every_action_even_zero():
+    entries = [{"action": "associated"}, {"action": "associated"}, {"action": "unchanged"}]
+    assert A.summarize(entries) == {"associated": 2, "replaced": 0, "disassociated": 0, "unchanged": 1}
+
+
+def test_check_mode_entries_predict_actions_arns_and_final_states():
+    steps = A.plan(["i-1", "i-2", "i-3"], {"i-2": cur(P1, "iip-assoc-2"), "i-3": cur(P2, "iip-assoc-3")},
+                   "present", P1)
+    entries = [A.predicted_entry(s, "associated" if s["before"] else None, wait=True) for s in steps]
+    assert entries[0] == {"instance_id": "i-1", "action": "associated", "association_id": None,
+                          "instance_profile_arn": P1, "previous_instance_profile_arn": None, "state": "associated"}
+    assert entries[1]["association_id"] == "iip-assoc-2" and entries[1]["action"] == "unchanged"
+    assert entries[2]["association_id"] is None and entries[2]["previous_instance_profile_arn"] == P2
+    detach = A.plan(["i-2"], {"i-2": cur(P1, "iip-assoc-2")}, "absent")[0]
+    assert A.predicted_entry(detach, "associated", wait=False)["state"] == "disassociating"
+    assert A.predicted_entry(detach, "associated", wait=True)["association_id"] == "iip-assoc-2"
+
+
+# ---- reading helpers ------------------------------------------------------------------------
+
+
+def assoc(instance_id, arn, state="associated", association_id="iip-assoc-1", timestamp="2026-01-01"):
+    return {"InstanceId": instance_id, "AssociationId": association_id, "State": state,
+            "IamInstanceProfile": {"Arn": arn, "Id": "AIPA"}, "Timestamp": timestamp}
+
+
+def test_current_association_is_the_active_one():
+    assert A.current_association([]) is None
+    assert A.current_association(None) is None
+    assert A.current_association([assoc("i-1", P1, "disassociating")]) is None
+    swap = [assoc("i-1", P1, "disassociating", "iip-assoc-old"), assoc("i-1", P2, "associating", "iip-assoc-new")]
+    assert A.current_association(swap) == {"association_id": "iip-assoc-new", "instance_profile_arn": P2,
+                                           "state": "associating"}
+    two = [assoc("i-1", P1, timestamp="2026-01-01", association_id="a"),
+           assoc("i-1", P2, timestamp="2026-02-01", association_id="b")]
+    assert A.current_association(two)["association_id"] == "b"
+
+
+@pytest.mark.parametrize("states, settled", [
+    ([], True),
+    (["associated"], True),
+    (["associating"], False),
+    (["disassociating"], False),
+    (["disassociating", "associated"], True),   # the old half of a finished swap
+    (["disassociating", "associating"], False),
+])
+def test_is_settled(states, settled):
+    assert A.is_settled([assoc("i-1", P1, s) for s in states]) is settled
+
+
+def test_propagation_error_is_exactly_the_invalid_profile_message():
+    assert A.is_propagation_error(propagation_error())
+    assert A.is_propagation_error(client_error(
+        "InvalidParameterValue", "Value (arn:aws:iam::1:instance-profile/x) for parameter iamInstanceProfile.arn "
+                                 "is invalid. Invalid IAM Instance Profile ARN"))
+    assert not A.is_propagation_error(client_error("InvalidParameterValue", "Value (x) for parameter instanceId "
+                                                                            "is invalid."))
+    assert not A.is_propagation_error(client_error("NoSuchEntity", "Invalid IAM Instance Profile name"))
+    assert not A.is_propagation_error(ValueError("Invalid IAM Instance Profile name"))
+
+
+def test_chunks_split_without_losing_or_reordering():
+    items = list(range(450))
+    parts = list(A.chunks(items, 200))
+    assert [len(p) for p in parts] == [200, 200, 50]
+    assert sum(parts, []) == items
+
+
+def test_check_filters_names_the_parameter():
+    assert A.check_filters({"tag:team": "web", "instance-state-name": ["running"]})
+    with pytest.raises(KeylessError) as raised:
+        A.check_filters({"tag:team": None})
+    assert raised.value.param == "filters" and "'tag:team'" in raised.value.message
+    with pytest.raises(KeylessError):
+        A.check_filters({"": "x"})
+
+
+# ---- apply: a scripted EC2 ------------------------------------------------------------------
+
+
+class ScriptedEC2:
+    """EC2 as far as the Applier needs it. ``fail[(action, instance_or_association)]`` is a list
+    of exceptions raised, one per call, before the call succeeds."""
+
+    def __init__(self, associations=None, fail=None, delay=None):
+        self.associations = dict(associations or {})   # instance_id -> boto3 association
+        self.fail = dict(fail or {})
+        self.calls = []
+        self.delay = delay
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self._n = 0
+
+    def _enter(self, action, key):
+        with self._lock:
+            self.calls.append((action, key))
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            script = self.fail.get((action, key)) or self.fail.get((action, "*"))
+            problem = script.pop(0) if script else None
+        if self.delay:
+            self.delay()
+        with self._lock:
+            self.in_flight -= 1
+        if problem is not None:
+            raise problem
+
+    def _new_id(self):
+        with self._lock:
+            self._n += 1
+            return "iip-assoc-{0:017d}".format(self._n)
+
+    def associate_iam_instance_profile(self, InstanceId, IamInstanceProfile):
+        self._enter("associate", InstanceId)
+        new = assoc(InstanceId, IamInstanceProfile["Arn"], "associating", self._new_id())
+        self.associations[InstanceId] = dict(new, State="associated")
+        return {"IamInstanceProfileAssociation": new}
+
+    def replace_iam_instance_profile_association(self, AssociationId, IamInstanceProfile):
+        self._enter("replace", AssociationId)
+        instance_id = next(i for i, a in self.associations.items() if a["AssociationId"] == AssociationId)
+        new = assoc(instance_id, IamInstanceProfile["Arn"], "associating", self._new_id())
+        self.associations[instance_id] = dict(new, State="associated")
+        return {"IamInstanceProfileAssociation": new}
+
+    def disassociate_iam_instance_profile(self, AssociationId):
+        self._enter("disassociate", AssociationId)
+        instance_id = next(i for i, a in self.associations.items() if a["AssociationId"] == AssociationId)
+        old = self.associations.pop(instance_id)
+        return {"IamInstanceProfileAssociation": dict(old, State="disassociating")}
+
+    def describe_iam_instance_profile_associations(self, **kwargs):
+        ids = None
+        for f in kwargs.get("Filters") or []:
+            if f["Name"] == "instance-id":
+                ids = set(f["Values"])
+        self.calls.append(("describe", tuple(sorted(ids)) if ids else None))
+        items = [a for i, a in sorted(self.associations.items()) if ids is None or i in ids]
+        return {"IamInstanceProfileAssociations": items}
+
+
+PROFILE = {"InstanceProfileName": "web", "Arn": P1, "Roles": [{"RoleName": "web"}]}
+
+
+def apply(ec2, fake, steps, **kwargs):
+    applier = A.Applier(retrying(ec2, fake), PROFILE, timing=timing(fake), **kwargs)
+    return applier.apply(steps)
+
+
+def test_propagation_error_is_retried_with_backoff_until_ec2_knows_the_profile():
+    fake = FakeTime()
+    ec2 = ScriptedEC2(fail={("associate", "i-1"): [propagation_error(), propagation_error(), propagation_error()]})
+    done, failures = apply(ec2, fake, A.plan(["i-1"], {}, "present", P1), propagation_timeout=120)
+    assert failures == []
+    assert [c for c in ec2.calls if c[0] == "associate"] == [("associate", "i-1")] * 4
+    assert fake.sleeps == [0.5, 1.0, 2.0]          # backoff, and no real sleeping
+    assert done[0][1]["IamInstanceProfile"]["Arn"] == P1
+
+
+def test_propagation_retries_stop_at_propagation_timeout():
+    fake = FakeTime()
+    ec2 = ScriptedEC2(fail={("associate", "i-1"): [propagation_error() for dummy in range(100)]})
+    done, failures = apply(ec2, fake, A.plan(["i-1"], {}, "present", P1), propagation_timeout=10)
+    assert done == [] and A.is_propagation_error(failures[0][1])
+    assert fake.now < 10 + 20  # the last sleep may start just before the deadline; no more after it
+    assert 3 <= len(ec2.calls) < 10
+
+
+def test_propagation_timeout_zero_does_not_retry_it():
+    fake = FakeTime()
+    ec2 = ScriptedEC2(fail={("associate", "i-1"): [propagation_error()]})
+    _done, failures = apply(ec2, fake, A.plan(["i-1"], {}, "present", P1), propagation_timeout=0)
+    assert len(failures) == 1 and ec2.calls == [("associate", "i-1")] and fake.sleeps == []
+
+
+def test_other_invalid_parameter_errors_are_never_retried():
+    fake = FakeTime()
+    other = client_error("InvalidParameterValue", "Value (i-1) for parameter instanceId is invalid.")
+    ec2 = ScriptedEC2(fail={("associate", "i-1"): [other]})
+    _done, failures = apply(ec2, fake, A.plan(["i-1"], {}, "present", P1))
+    assert failures[0][1] is other and len(ec2.calls) == 1 and fake.sleeps == []
+
+
+def test_throttling_is_retried_by_the_clients_policy():
+    fake = FakeTime()
+    ec2 = ScriptedEC2(fail={("disassociate", "*"): [client_error("RequestLimitExceeded", "slow down")] * 2})
+    current = {"i-1": cur(P1, "iip-assoc-a")}
+    ec2.associations = {"i-1": assoc("i-1", P1, association_id="iip-assoc-a")}
+    done, failures = apply(ec2, fake, A.plan(["i-1"], current, "absent"))
+    assert failures == [] and len(done) == 1 and len(fake.sleeps) == 2
+
+
+def test_a_profile_ec2_never_learns_is_tried_on_one_instance_only():
+    """The canary: when the first instance cannot get the profile, no other instance is touched."""
+    fake = FakeTime()
+    ec2 = ScriptedEC2(fail={("associate", "*"): [propagation_error() for dummy in range(1000)]})
+    ids = ["i-{0}".format(n) for n in range(20)]
+    done, failures = apply(ec2, fake, A.plan(ids, {}, "present", P1), propagation_timeout=5)
+    assert done == []
+    assert set(c[1] for c in ec2.calls) == {"i-0"}
+    assert A.is_propagation_error(failures[0][1]) and failures[0][0]["instance_id"] == "i-0"
+    assert [s["instance_id"] for s, problem in failures[1:] if problem == "skipped"] == ids[1:]
+
+
+def test_changes_run_in_parallel_but_never_above_max_concurrency():
+    fake = FakeTime()
+    gate = threading.Event()
+    ec2 = ScriptedEC2(delay=lambda: gate.wait(0.01))
+    ids = ["i-{0}".format(n) for n in range(60)]
+    done, failures = apply(ec2, fake, A.plan(ids, {}, "present", P1), max_concurrency=4)
+    assert failures == [] and len(done) == 60
+    assert sorted(c[1] for c in ec2.calls) == sorted(ids)
+    assert ec2.max_in_flight <= 4
+
+
+def test_after_a_failure_no_new_instance_is_started():
+    fake = FakeTime()
+    ec2 = ScriptedEC2(fail={("associate", "i-1"): [client_error("UnauthorizedOperation", "no")]})
+    ids = ["i-0", "i-1"] + ["i-{0}".format(n) for n in range(2, 40)]
+    done, failures = apply(ec2, fake, A.plan(ids, {}, "present", P1), max_concurrency=1)
+    assert [s["instance_id"] for s, _a in done] == ["i-0"]
+    assert failures[0][0]["instance_id"] == "i-1" and error_code_of(failures[0][1]) == "UnauthorizedOperation"
+    assert all(problem == "skipped" for _s, problem in failures[1:]) and len(failures) == 39
+
+
+def error_code_of(exc):
+    return exc.response["Error"]["Code"]
+
+
+def test_associate_that_loses_a_race_to_the_same_profile_is_done():
+    fake = FakeTime()
+    ec2 = ScriptedEC2(fail={("associate", "i-1"): [client_error(
+        "IncorrectState", "There is an existing association for instance i-1")]})
+    ec2.associations = {"i-1": assoc("i-1", P1, association_id="iip-assoc-theirs")}
+    done, failures = apply(ec2, fake, A.plan(["i-1"], {}, "present", P1))
+    assert failures == [] and done[0][1]["AssociationId"] == "iip-assoc-theirs"
+    assert [c[0] for c in ec2.calls] == ["associate", "describe"]
+
+
+def test_associate_that_loses_a_race_to_another_profile_replaces_it():
+    fake = FakeTime()
+    ec2 = ScriptedEC2(fail={("associate", "i-1"): [client_error("IncorrectState", "existing association")]})
+    ec2.associations = {"i-1": assoc("i-1", P_OTHER, association_id="iip-assoc-theirs")}
+    done, failures = apply(ec2, fake, A.plan(["i-1"], {}, "present", P1))
+    assert failures == []
+    assert [c for c in ec2.calls if c[0] != "describe"] == [("associate", "i-1"), ("replace", "iip-assoc-theirs")]
+    assert done[0][0]["action"] == "associated"  # what the plan said; the entry says what happened
+
+
+def test_detach_of_an_association_already_gone_is_done():
+    fake = FakeTime()
+    ec2 = ScriptedEC2(fail={("disassociate", "iip-assoc-a"): [client_error(
+        "InvalidAssociationID.NotFound", "An invalid association-id of 'iip-assoc-a' was given")]})
+    done, failures = apply(ec2, fake, A.plan(["i-1"], {"i-1": cur(P1, "iip-assoc-a")}, "absent"))
+    assert failures == [] and done == [(done[0][0], None)]
+
+
+# ---- wait ----------------------------------------------------------------------------------
+
+
+class SettlingEC2(ScriptedEC2):
+    """Associations that report 'associating' for the first ``polls`` describes."""
+
+    def __init__(self, associations, polls):
+        super().__init__(associations)
+        self.polls = dict(polls)
+
+    def describe_iam_instance_profile_associations(self, **kwargs):
+        answer = super().describe_iam_instance_profile_associations(**kwargs)
+        items = []
+        for a in answer["IamInstanceProfileAssociations"]:
+            left = self.polls.get(a["InstanceId"], 0)
+            if left > 0:
+                self.polls[a["InstanceId"]] = left - 1
+                a = dict(a, State="associating")
+            items.append(a)
+        return {"IamInstanceProfileAssociations": items}
+
+
+def test_wait_polls_only_what_is_not_there_yet_and_never_really_sleeps():
+    fake = FakeTime()
+    ec2 = SettlingEC2({"i-1": assoc("i-1", P1), "i-2": assoc("i-2", P1)}, {"i-2": 2})
+    final = A.wait_for(ec2, {"i-1": A._has_profile(P1), "i-2": A._has_profile(P1)}, 300, timing(fake), "attached")
+    assert final["i-2"][0]["State"] == "associated"
+    assert ec2.calls == [("describe", ("i-1", "i-2")), ("describe", ("i-2",)), ("describe", ("i-2",))]
+    assert fake.sleeps == [1.0, 2.0]
+
+
+def test_wait_that_times_out_names_the_instances_and_their_state():
+    fake = FakeTime()
+    ec2 = SettlingEC2({"i-1": assoc("i-1", P1)}, {"i-1": 1000})
+    with pytest.raises(KeylessError) as raised:
+        A.wait_for(ec2, {"i-1": A._has_profile(P1)}, 30, timing(fake), "attached or detached as asked")
+    assert raised.value.param == "wait_timeout"
+    assert raised.value.message == (
+        "wait_timeout: after 30 s, 1 instance(s) are still not attached or detached as asked: i-1 (associating). "
+        "AWS may still finish; run the task again to check, or raise wait_timeout.")
+    assert fake.now <= 30
+
+
+def test_wait_for_a_detach_is_over_when_no_association_is_left():
+    fake = FakeTime()
+    ec2 = ScriptedEC2({})
+    assert A.wait_for(ec2, {"i-1": A._has_none}, 10, timing(fake), "detached") == {"i-1": []}
+    assert not A._has_none([assoc("i-1", P1, "disassociating")])
+    assert A._has_none([assoc("i-1", P1, "disassociated")])
+
+
+def test_detach_that_finds_another_profile_attached_meanwhile_leaves_it_when_a_profile_was_named():
+    fake = FakeTime()
+    gone = client_error("InvalidAssociationID.NotFound", "An invalid association-id of 'iip-assoc-a' was given")
+    ec2 = ScriptedEC2({"i-1": assoc("i-1", P_OTHER, association_id="iip-assoc-b")},
+                      fail={("disassociate", "iip-assoc-a"): [gone]})
+    steps = A.plan(["i-1"], {"i-1": cur(P1, "iip-assoc-a")}, "absent", matches=lambda arn: arn == P1)
+    applier = A.Applier(retrying(ec2, fake), None, timing=timing(fake), matches=lambda arn: arn == P1)
+    done, failures = applier.apply(steps)
+    assert failures == [] and done[0][1] is None
+    assert [c for c in ec2.calls if c[0] == "disassociate"] == [("disassociate", "iip-assoc-a")]
+    assert "i-1" in ec2.associations  # the other run's profile stays
+
+
+def test_detach_everything_that_finds_another_profile_attached_meanwhile_detaches_that_too():
+    fake = FakeTime()
+    gone = client_error("InvalidAssociationID.NotFound", "An invalid association-id of 'iip-assoc-a' was given")
+    ec2 = ScriptedEC2({"i-1": assoc("i-1", P_OTHER, association_id="iip-assoc-b")},
+                      fail={("disassociate", "iip-assoc-a"): [gone]})
+    steps = A.plan(["i-1"], {"i-1": cur(P1, "iip-assoc-a")}, "absent")
+    done, failures = A.Applier(retrying(ec2, fake), None, timing=timing(fake)).apply(steps)
+    assert failures == [] and len(done) == 1
+    assert [c for c in ec2.calls if c[0] == "disassociate"] == [("disassociate", "iip-assoc-a"),
+                                                                ("disassociate", "iip-assoc-b")]
+    assert ec2.associations == {}
