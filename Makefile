@@ -52,5 +52,8 @@ changelog-lint: venv ## antsibull-changelog lint
 docs-lint: venv ## antsibull-docs lint-collection-docs --plugin-docs
 	bash scripts/docs-lint.sh
 
+molecule: venv ## molecule scenarios of the role against the sandbox (also part of make test)
+	$(BIN)/python -m pytest tests/integration/test_molecule.py
+
 clean: ## remove build output (keeps .venv)
 	rm -rf $(BUILD) tests/output .pytest_cache

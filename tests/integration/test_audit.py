@@ -1,0 +1,157 @@
+"""playbooks/audit.yml against a sandbox seeded with each kind of finding, and with none.
+
+The seed holds one resource per kind of finding plus resources that are fine in every way
+(a clean instance and template, a profile whose role trusts EC2, a terminated instance): the
+report must list each seeded finding and nothing else, change nothing in AWS, never show the
+keys it found, and fail the run only with audit_fail_on_findings=true.
+"""
+
+import base64
+import json
+import os
+
+from runner import ROOT, run_playbook
+
+AUDIT = os.path.join(ROOT, "playbooks", "audit.yml")
+TRUST_EC2 = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+TRUST_LAMBDA = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+# Shaped like AWS keys (the documentation's examples), so the user data scan finds them.
+BAKED_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+BAKED_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+READ_ONLY_PREFIXES = ("Describe", "Get", "List")
+
+
+def _user_data(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def _profile(iam, name, role=None):
+    iam.create_instance_profile(InstanceProfileName=name)
+    if role:
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role)
+
+
+def _instance(ec2, name, tokens="required", profile=None):
+    kwargs = dict(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                  MetadataOptions={"HttpTokens": tokens, "HttpEndpoint": "enabled"},
+                  TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}])
+    if profile:
+        kwargs["IamInstanceProfile"] = {"Name": profile}
+    return ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
+
+
+def _template(ec2, name, metadata_options=None, user_data=None):
+    data = {"ImageId": "ami-12345678", "InstanceType": "t3.micro"}
+    if metadata_options:
+        data["MetadataOptions"] = metadata_options
+    if user_data:
+        data["UserData"] = _user_data(user_data)
+    ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData=data)
+
+
+def seed_clean(sandbox):
+    """What a keyless fleet looks like: nothing in here is a finding."""
+    iam, ec2 = sandbox.client("iam"), sandbox.client("ec2")
+    iam.create_role(RoleName="good", AssumeRolePolicyDocument=json.dumps(TRUST_EC2))
+    _profile(iam, "good", "good")
+    clean = _instance(ec2, "clean", profile="good")
+    _template(ec2, "clean-lt", {"HttpTokens": "required"}, user_data="#!/bin/sh\necho hello\n")
+    gone = _instance(ec2, "terminated")  # no profile, IMDSv2: but terminated, so not live
+    ec2.terminate_instances(InstanceIds=[gone])
+    return {"clean": clean}
+
+
+def seed_findings(sandbox):
+    """One resource per kind of finding; returns the (kind, resource) pairs the audit must report."""
+    iam, ec2 = sandbox.client("iam"), sandbox.client("ec2")
+    ids = seed_clean(sandbox)
+    ids["no-profile"] = _instance(ec2, "no-profile")
+    ids["v1"] = _instance(ec2, "v1", tokens="optional", profile="good")
+    _template(ec2, "v1-lt", {"HttpTokens": "optional"})
+    _template(ec2, "unset-lt")
+    _template(ec2, "keys-lt", {"HttpTokens": "required"}, user_data=(
+        "#!/bin/sh\nexport AWS_ACCESS_KEY_ID={0}\nexport AWS_SECRET_ACCESS_KEY={1}\n".format(BAKED_KEY_ID,
+                                                                                        BAKED_SECRET)))
+    _profile(iam, "empty")
+    _instance(ec2, "empty-holder", profile="empty")
+    iam.create_role(RoleName="lambda-only", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    _profile(iam, "lambda-prof", "lambda-only")
+    _instance(ec2, "lambda-holder", profile="lambda-prof")
+    iam.create_role(RoleName="spare", AssumeRolePolicyDocument=json.dumps(TRUST_EC2))
+    _profile(iam, "unused", "spare")
+    expected = {
+        ("instance_without_profile", ids["no-profile"]),
+        ("instance_allows_imdsv1", ids["v1"]),
+        ("launch_template_allows_imdsv1", "v1-lt"),
+        ("launch_template_allows_imdsv1", "unset-lt"),
+        ("launch_template_user_data_keys", "keys-lt"),
+        ("profile_without_role", "empty"),
+        ("role_does_not_trust_ec2", "lambda-only"),
+        ("profile_unused", "unused"),
+    }
+    return expected
+
+
+def _audit(sandbox, tmp_path, name, *args):
+    report_dir = tmp_path / "report"
+    run = run_playbook(sandbox, AUDIT, "-e", "audit_report_dir={0}".format(report_dir), *args, name=name)
+    report = None
+    if (report_dir / "keyless-audit.json").exists():
+        report = json.loads((report_dir / "keyless-audit.json").read_text())
+    markdown = (report_dir / "keyless-audit.md").read_text() if (report_dir / "keyless-audit.md").exists() else ""
+    return run, report, markdown
+
+
+def _mutating_calls(sandbox, since):
+    return [(r["service"], r["action"]) for r in sandbox.calls(since=since)
+            if not r["action"].startswith(READ_ONLY_PREFIXES)]
+
+
+def test_audit_reports_each_seeded_finding_and_nothing_else(sandbox, tmp_path):
+    expected = seed_findings(sandbox)
+    since = len(sandbox.calls())
+    run, report, markdown = _audit(sandbox, tmp_path, "audit-findings")
+    assert run.returncode == 0, run.output[-4000:]
+    found = {(f["kind"], f["resource"]) for f in report["findings"]}
+    assert found == expected
+    assert len(report["findings"]) == len(expected)  # one finding per resource and kind
+    assert sum(report["counts"].values()) == len(expected)
+    assert report["checked"] == {"instances": 5, "launch_templates": 4, "instance_profiles": 4}
+    # The audit changes nothing: every AWS call it made was a read.
+    assert _mutating_calls(sandbox, since) == []
+    # Each finding is in the Markdown report, with the reason.
+    for kind, resource in expected:
+        assert "`{0}`".format(resource) in markdown
+    assert "no statement allows sts:AssumeRole for the service principal ec2.amazonaws.com" in markdown
+    assert "holds no role" in markdown
+    # The keys baked into user data are reported, never shown.
+    for text in (run.output, markdown, json.dumps(report)):
+        assert BAKED_KEY_ID not in text and BAKED_SECRET not in text
+    keys = next(f for f in report["findings"] if f["kind"] == "launch_template_user_data_keys")
+    assert "access key id and secret access key" in keys["detail"] and "line(s) 2, 3" in keys["detail"]
+
+
+def test_audit_fails_on_findings_when_asked(sandbox, tmp_path):
+    expected = seed_findings(sandbox)
+    run, report, markdown = _audit(sandbox, tmp_path, "audit-fail", "-e", "audit_fail_on_findings=true")
+    assert run.returncode != 0
+    assert "The audit found {0} problem(s)".format(len(expected)) in run.output
+    assert report is not None and len(report["findings"]) == len(expected) and markdown
+
+
+def test_audit_of_a_clean_region_finds_nothing(sandbox, tmp_path):
+    """A clean fleet, and a template that does not set http_tokens while the account default
+    requires IMDSv2 (so its instances get IMDSv2 too): no finding, and the run passes even with
+    audit_fail_on_findings=true."""
+    seed_clean(sandbox)
+    ec2 = sandbox.client("ec2")
+    _template(ec2, "unset-lt")
+    ec2.modify_instance_metadata_defaults(HttpTokens="required")
+    run, report, markdown = _audit(sandbox, tmp_path, "audit-clean", "-e", "audit_fail_on_findings=true")
+    assert run.returncode == 0, run.output[-4000:]
+    assert report["findings"] == [] and set(report["counts"].values()) == {0}
+    assert report["account_metadata_defaults"]["http_tokens"] == "required"
+    assert report["checked"] == {"instances": 1, "launch_templates": 2, "instance_profiles": 1}
+    assert "**0 finding(s)**" in markdown
