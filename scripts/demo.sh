@@ -1,19 +1,38 @@
 #!/usr/bin/env bash
-# `make demo`: runs inside `python -m sandbox run`, so AWS_URL and dummy credentials point at
-# the embedded sandbox. Provisions twice: the second run must change nothing.
+# `make demo`: runs inside `python -m sandbox run`, so AWS_URL, the dummy credentials and
+# KEYLESS_SANDBOX_URL point at the embedded sandbox. The whole job, no AWS account:
+# provision (the real playbooks/provision.yml), launch, attach, credentials on the instance,
+# the common pitfalls, idempotence, teardown.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-playbook=(.venv/bin/ansible-playbook playbooks/provision.yml)
+export ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
+playbook=.venv/bin/ansible-playbook
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-echo "== keyless.aws demo against the sandbox at $AWS_URL (no AWS account involved)"
-echo "== first run: provision"
-"${playbook[@]}" | tee "$log"
-echo "== second run: the same playbook again must change nothing"
-"${playbook[@]}" | tee "$log"
+step() {
+  local title=$1; shift
+  printf '\n\033[1m== %s\033[0m\n' "$title"
+  "$playbook" "$@" | tee "$log"
+}
+
+echo "keyless.aws demo against the sandbox at $AWS_URL (no AWS account involved)"
+step "1/6 provision: a role EC2 may assume (S3 read-only), its profile, an IMDSv2-only launch template" \
+  playbooks/provision.yml -e @demo/vars.yml
+step "2/6 launch an application instance from the template" demo/launch.yml
+step "3/6 provision again: the new instance (tag app=keyless-demo-app) gets the profile" \
+  playbooks/provision.yml -e @demo/vars.yml
+step "4/6 provision once more: nothing left to change" playbooks/provision.yml -e @demo/vars.yml
 if ! grep -Eq 'localhost +: ok=[0-9]+ +changed=0 ' "$log"; then
-  echo "demo: the second run reported changes: provisioning is not idempotent" >&2
+  echo "demo: the re-run reported changes: provisioning is not idempotent" >&2
   exit 1
 fi
-echo "== demo done: provisioned, and the re-run changed nothing"
+step "5/6 on the instance: credentials with no keys; then the pitfalls keyless.aws catches" demo/show.yml
+summary=$(sed -n '/TASK \[Summary\]/,/^$/p' "$log")
+"$playbook" demo/cleanup.yml > "$log" || { cat "$log"; exit 1; }
+step "6/6 tear down: instances gone, now the role's absent state removes profile and role" \
+  playbooks/provision.yml -e @demo/vars.yml -e keyless_state=absent
+
+printf '\n\033[1m== demo done\033[0m\n'
+echo "$summary" | sed -n 's/^ *"\(.*\)",\{0,1\}$/\1/p' | sed 's/\\"/"/g'
+echo "provisioning re-run: changed=0 (idempotent); teardown: done"

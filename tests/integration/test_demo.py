@@ -1,0 +1,31 @@
+"""`make demo`'s script, as a new user runs it: the whole job against a fresh sandbox."""
+
+import os
+import subprocess
+
+from runner import ROOT
+
+
+def test_demo_runs_end_to_end(sandbox):
+    env = dict(os.environ)
+    env.update(sandbox.env())
+    env.update(KEYLESS_SANDBOX_URL=sandbox.url, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1")
+    completed = subprocess.run(["bash", os.path.join(ROOT, "scripts", "demo.sh")], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900, check=False)
+    output = completed.stdout.decode("utf-8", "replace")
+    os.makedirs(os.path.join(ROOT, "tests", "output", "integration"), exist_ok=True)
+    with open(os.path.join(ROOT, "tests", "output", "integration", "demo.log"), "w") as handle:
+        handle.write(output)
+    assert completed.returncode == 0, output[-6000:]
+    summary = output[output.index("== demo done"):]
+    for line in ("credentials from          iam-role",
+                 "s3 create_bucket()        denied: AccessDenied",
+                 "is an IAM role, not an instance profile",
+                 "does not trust EC2",
+                 "IMDSv1 request            HTTP 401",
+                 "imds_credentials waited for them",
+                 "answered 200 (no gap)",
+                 "provisioning re-run: changed=0"):
+        assert line in summary, line
+    assert sandbox.SECRET_KEY not in output
