@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SANDBOX := PYTHONPATH=$(CURDIR)/tests $(BIN)/python -m sandbox run --
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv test demo unit integration sanity lint changelog-lint docs-lint molecule bench clean
+.PHONY: help venv test demo unit integration sanity lint changelog-lint docs-lint molecule docs dist test-matrix clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -54,6 +54,16 @@ docs-lint: venv ## antsibull-docs lint-collection-docs --plugin-docs
 
 molecule: venv ## molecule scenarios of the role against the sandbox (also part of make test)
 	$(BIN)/python -m pytest tests/integration/test_molecule.py
+
+docs: venv ## build the HTML docs site in .build/docs/html (antsibull-docs + Sphinx, offline)
+	bash scripts/docs.sh
+
+dist: venv ## build the Galaxy tarball into .build/dist (execution-environment.yml takes it from there)
+	rm -rf $(BUILD)/dist
+	$(BIN)/ansible-galaxy collection build --output-path $(BUILD)/dist .
+
+test-matrix: venv ## sanity, units and integration smoke on ansible-core 2.17, 2.19, 2.21 (.build/matrix/)
+	bash scripts/test-matrix.sh
 
 clean: ## remove build output (keeps .venv)
 	rm -rf $(BUILD) tests/output .pytest_cache
