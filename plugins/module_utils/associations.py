@@ -667,7 +667,13 @@ def converge(ec2, iam, params, check_mode, region=None, timing=None):
     # 3. Plan.
     steps = plan(ids, current, state, profile["Arn"] if state == "present" else None, matches)
     if matches is not None and matches.role_error and not any(s["action"] == DISASSOCIATED for s in steps):
-        raise matches.role_error
+        # A role that profiles hold: the user meant one of those. A role no profile holds (its
+        # profile was detached and deleted, say by an earlier run): nothing to detach, no error.
+        if profiles_for_role(iam, params["instance_profile"]):
+            raise matches.role_error
+        warnings.append("instance_profile: there is no instance profile named {0!r} (only a role of that name, "
+                        "which no profile holds), so no instance carries it; nothing to detach.".format(
+                            params["instance_profile"]))
     changed = any(s["action"] != UNCHANGED for s in steps)
     result = {
         "changed": changed,

@@ -171,6 +171,8 @@ class SandboxApp:
             params=self.redact(info["params"]),
             time=time.time(),
         )
+        if info.get("injected"):  # a fault the fault proxy (faults.py) injected; status 0: no answer
+            record["injected"] = info["injected"]
         with self._lock:
             self.log.append(record)
 
