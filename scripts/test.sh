@@ -23,6 +23,9 @@ gate changelog-lint "$BIN/antsibull-changelog" lint
 # .venv's 2.19; `make test-matrix` runs every point with sanity too.
 gate matrix-2.17 env MATRIX_STEPS="unit integration" bash scripts/test-matrix.sh 2.17
 gate pytest "$BIN/python" -m pytest -n "${PYTEST_WORKERS:-2}" tests/unit tests/integration tests/packaging
+# The secret scan over every log the run wrote, once all of them are written (under xdist the
+# same test may have run before the last logs existed).
+gate secret-scan "$BIN/python" -m pytest -p no:cacheprovider tests/integration/test_secrets.py -k no_log_the_tests_wrote
 
 echo "==> gate timings"
 printf '  %s\n' "${summary[@]}"
