@@ -233,7 +233,10 @@ class ImdsEmulator:
 
     def env(self):
         """What an SDK on the instance needs to find this metadata service (no keys at all)."""
-        return {"AWS_EC2_METADATA_SERVICE_ENDPOINT": self.url + "/", "AWS_EC2_METADATA_DISABLED": "false"}
+        # This emulator answers from a thread of a busy test process: botocore's default 1 s
+        # timeout, one attempt, fits a real instance's local service, not a loaded CI machine.
+        return {"AWS_EC2_METADATA_SERVICE_ENDPOINT": self.url + "/", "AWS_EC2_METADATA_DISABLED": "false",
+                "AWS_METADATA_SERVICE_TIMEOUT": "5", "AWS_METADATA_SERVICE_NUM_ATTEMPTS": "3"}
 
     def instance_env(self, base=None):
         """The environment of an application on the instance: the sandbox's endpoint and region,
