@@ -163,6 +163,9 @@ notes:
     C(ImdsSupport), then the account defaults.
 seealso:
   - module: keyless.aws.iam_instance_profile
+  - module: keyless.aws.ec2_profile_association
+  - module: keyless.aws.imds_credentials
+    description: With require_imdsv2, proves on an instance that IMDSv1 is refused and the role's credentials arrive.
   - module: amazon.aws.ec2_instance
   - module: amazon.aws.ec2_launch_template
   - name: Configure the instance metadata options
@@ -184,7 +187,7 @@ EXAMPLES = r"""
       instance-state-name: running
     http_put_response_hop_limit: 2
 
-- name: Harden the default version of two launch templates (a new version becomes the default)
+- name: Harden two launch templates - web from its default version, another from its latest (new versions become the defaults)
   keyless.aws.ec2_metadata_options:
     launch_templates:
       - name: web

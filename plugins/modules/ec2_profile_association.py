@@ -144,6 +144,10 @@ notes:
 seealso:
   - module: keyless.aws.ec2_profile_association_info
   - module: keyless.aws.iam_instance_profile
+  - module: keyless.aws.ec2_metadata_options
+    description: Requires IMDSv2 on the instances, so the credentials the profile brings are served to session holders only.
+  - module: keyless.aws.imds_credentials
+    description: Proves on an instance that the credentials of the profile's role arrive after an attach or a swap.
   - module: amazon.aws.ec2_instance
     description: Sets a profile at launch; it cannot detach one from a running instance.
 """

@@ -52,6 +52,7 @@ notes:
 seealso:
   - module: keyless.aws.ec2_profile_association
   - module: keyless.aws.iam_instance_profile_info
+    description: The profiles themselves, with their role and, with include_usage, the instances they are attached to.
 """
 
 EXAMPLES = r"""

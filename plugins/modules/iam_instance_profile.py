@@ -105,6 +105,10 @@ notes:
     use the profile, so a region is needed.
 seealso:
   - module: keyless.aws.iam_instance_profile_info
+  - module: keyless.aws.ec2_profile_association
+    description: Attaches the profile to instances that are already running, swaps or detaches it.
+  - module: keyless.aws.imds_credentials
+    description: Proves on an instance that the credentials of the profile's role arrive.
   - module: amazon.aws.iam_role
   - module: amazon.aws.iam_instance_profile
 """

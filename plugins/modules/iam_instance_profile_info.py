@@ -51,6 +51,8 @@ extends_documentation_fragment:
   - keyless.aws.attributes.ACTIONGROUP
 seealso:
   - module: keyless.aws.iam_instance_profile
+  - module: keyless.aws.ec2_profile_association_info
+    description: Which profile each instance carries, the other way round.
   - module: amazon.aws.iam_instance_profile_info
 """
 
@@ -66,7 +68,7 @@ EXAMPLES = r"""
     include_usage: true
   register: web_profiles
 
-- name: Profiles attached to nothing
+- name: Those of them attached to no instance
   ansible.builtin.debug:
     msg: "{{ web_profiles.iam_instance_profiles | selectattr('instances', 'equalto', []) | map(attribute='instance_profile_name') }}"
 """

@@ -109,6 +109,10 @@ seealso:
     description: AWS documentation of the instance metadata service and its session tokens.
     link: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-service.html
   - module: keyless.aws.iam_instance_profile
+  - module: keyless.aws.ec2_profile_association
+    description: Attaches or swaps the instance's profile (on the controller); this module then waits for the new role.
+  - module: keyless.aws.ec2_metadata_options
+    description: Requires IMDSv2 on the instance, which O(require_imdsv2) checks from the inside.
 """
 
 EXAMPLES = r"""
@@ -129,6 +133,13 @@ EXAMPLES = r"""
     require_imdsv2: true
     verify_with_sts: true
     timeout: 60
+
+- name: Swap the instance to the profile web-app-v2 (from the controller, where the AWS modules run)
+  keyless.aws.ec2_profile_association:
+    instance_ids:
+      - "{{ creds.instance_id }}"
+    instance_profile: web-app-v2
+  delegate_to: localhost
 
 - name: Right after swapping profiles, wait for the new role to show
   keyless.aws.imds_credentials:
