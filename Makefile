@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SANDBOX := PYTHONPATH=$(CURDIR)/tests $(BIN)/python -m sandbox run --
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv test demo unit integration sanity lint changelog-lint docs-lint molecule test-faults docs dist test-matrix clean
+.PHONY: help venv test demo unit integration sanity lint changelog-lint docs-lint molecule test-faults docs dist test-matrix bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ molecule: venv ## molecule scenarios of the role against the sandbox (also part 
 
 test-faults: venv ## the slow reliability tests only: faults, races, interruption, bad input, secrets (also in make test)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m slow tests/integration
+
+bench: venv ## keyless.aws vs amazon.aws at N=10/100/500 on the sandbox (<10 min): table, bench/results/
+	bash scripts/bench.sh $(BENCH_ARGS)
 
 docs: venv ## build the HTML docs site in .build/docs/html (antsibull-docs + Sphinx, offline)
 	bash scripts/docs.sh
