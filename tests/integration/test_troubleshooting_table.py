@@ -125,7 +125,7 @@ def said(fragment, tokens, cut_start, cut_end, code, depth=0):
     longer part another literal says in full."""
     n, m = len(tokens), len(fragment)
     # best[j][i]: most literal characters matched with fragment[:j] consumed and tokens[:i] used
-    best = [dict() for _ in range(m + 1)]
+    best = [dict() for dummy in range(m + 1)]
     cut_by_part = set()  # end states whose placeholder took the end of the quote, said by another literal
     for i in (range(n) if cut_start else (0,)):
         if not cut_start or tokens[i] is not WILD:
@@ -148,8 +148,8 @@ def said(fragment, tokens, cut_start, cut_end, code, depth=0):
             for k in range(j, m + 1):
                 if k - j > VALUE:
                     # a longer part: only where the literal after the placeholder goes on
-                    fits = k == m if i + 1 == n else (tokens[i + 1] is not WILD and k < m
-                                                     and fragment[k] == tokens[i + 1])
+                    fits = k == m if i + 1 == n else (
+                        tokens[i + 1] is not WILD and k < m and fragment[k] == tokens[i + 1])
                     if depth >= 1 or not fits or not code.says(fragment[j:k], depth=1):
                         continue
                 if best[k].get(i + 1, -1) < score:
