@@ -43,6 +43,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from sandbox.server import Sandbox  # noqa: E402  (tests/ on the path first)
+from sandbox.seed import AMI, make_profile, profile_arn  # noqa: E402
+from sandbox.seed import launch as seed_launch  # noqa: E402
 
 from throttle import throttled  # noqa: E402
 
@@ -51,15 +53,10 @@ PROVISION = os.path.join(ROOT, "playbooks", "provision.yml")
 ROLE_DIR = os.path.join(ROOT, "roles", "instance_profile")
 BIN = os.path.dirname(sys.executable)
 
-AMI = "ami-1e749f67"
 INSTANCE_TYPE = "t3.micro"
-ACCOUNT = "123456789012"
 PROFILE_A = "bench-web"
 PROFILE_B = "bench-web-v2"
 ROLE_APP = "bench-app"
-EC2_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-
 OURS = "keyless.aws"
 AMAZON = "amazon.aws"
 CONTENDERS = (OURS, AMAZON)
@@ -72,28 +69,14 @@ PHASE_TITLES = {"first": "first run", "rerun": "no-op re-run", "swap": "swap to 
 ROW_TITLES = {"association": "fleet, one task", "role": "role end to end", "throttled": "throttled EC2"}
 
 
-def arn(name):
-    return "arn:aws:iam::{0}:instance-profile/{1}".format(ACCOUNT, name)
+arn = profile_arn
 
 
 # ---- the fleet ------------------------------------------------------------------------------
 
 
-def make_profile(sandbox, name):
-    iam = sandbox.client("iam")
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=EC2_TRUST)
-    iam.create_instance_profile(InstanceProfileName=name)
-    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
-
-
 def launch(sandbox, count):
-    ec2 = sandbox.client("ec2")
-    ids = []
-    while len(ids) < count:
-        batch = min(500, count - len(ids))
-        reply = ec2.run_instances(ImageId=AMI, InstanceType=INSTANCE_TYPE, MinCount=batch, MaxCount=batch)
-        ids.extend(i["InstanceId"] for i in reply["Instances"])
-    return sorted(ids)
+    return seed_launch(sandbox, count, INSTANCE_TYPE)
 
 
 def attached(sandbox, ids):

@@ -18,31 +18,14 @@ import time
 from runner import OUTPUT, ROOT, run_playbook
 from sandbox.faults import aws_fidelity
 from sandbox.faults import propagation_fault
+from sandbox.seed import launch, make_profile, profile_arn
 
 PLAYBOOK = os.path.join(ROOT, "tests", "integration", "targets", "ec2_profile_association_scale", "converge.yml")
-AMI = "ami-1e749f67"
-ACCOUNT = "123456789012"
 MUTATING = ("AssociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation", "DisassociateIamInstanceProfile")
-EC2_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 NOOP_READS = ["GetInstanceProfile", "DescribeInstances", "DescribeIamInstanceProfileAssociations"]
 
 
-def arn(name):
-    return "arn:aws:iam::{0}:instance-profile/{1}".format(ACCOUNT, name)
-
-
-def make_profile(sandbox, name):
-    iam = sandbox.client("iam")
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=EC2_TRUST)
-    iam.create_instance_profile(InstanceProfileName=name)
-    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
-
-
-def launch(sandbox, count):
-    """``count`` instances in one RunInstances call."""
-    reply = sandbox.client("ec2").run_instances(ImageId=AMI, InstanceType="t3.micro", MinCount=count, MaxCount=count)
-    return sorted(i["InstanceId"] for i in reply["Instances"])
+arn = profile_arn
 
 
 def attached(sandbox, ids):
