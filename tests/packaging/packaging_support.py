@@ -14,6 +14,9 @@ import sys
 
 import pytest
 
+# A command run with its output and log: the same result the integration runner returns.
+from integration.runner import PlaybookRun as Run  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 OUTPUT = os.path.join(ROOT, "tests", "output", "packaging")
@@ -55,17 +58,6 @@ SMOKE_PLAYBOOK = """\
           - found.iam_instance_profiles[0].roles[0].role_name == 'keyless-smoke'
           - found.iam_instance_profiles[0].role_trusts_ec2
 """
-
-
-class Run:
-    def __init__(self, args, returncode, output, log_path):
-        self.args = args
-        self.returncode = returncode
-        self.output = output
-        self.log_path = log_path
-
-    def __repr__(self):
-        return "Run(rc={0}, log={1})".format(self.returncode, self.log_path)
 
 
 def user_env(home, extra=None):
