@@ -3,22 +3,22 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Instance profile associations: which profile each EC2 instance carries, and converging a
-whole fleet to the profile it should carry.
+"""Instance profile associations: converging a whole fleet to the profile it should carry.
 
 Three steps, kept apart so each can be tested on its own:
 
-* **read**, batched: instances are described by ``instance-id`` filter in chunks (or by the
-  user's filters), associations in chunks too (or one region-wide scan for big fleets); never
-  one call per instance. The truth is ``DescribeIamInstanceProfileAssociations``, never the
-  instance's own ``IamInstanceProfile`` (moto does not update it on replace; AWS lags).
-* **plan**, pure: current associations + what is wanted -> one step per instance
-  (``associated``, ``replaced``, ``disassociated``, ``unchanged``). See ``plan``.
-* **apply**, with bounded parallelism (a thread pool; boto3 clients are thread-safe): one
-  mutating call per instance that changes, each through the client's retry policy plus, for
-  calls that name the profile, the IAM-to-EC2 propagation error retried until
-  ``propagation_timeout``. A swap is ``ReplaceIamInstanceProfileAssociation``, never
-  disassociate-then-associate, so the instance is never without credentials.
+* **read**, batched, through the one EC2 reader (``instances.py``): the instances selected by
+  ``instance_ids`` / ``filters`` (pending and stopping ones waited out: EC2 attaches profiles
+  to running or stopped instances only), then their associations.
+* **plan**, pure: current associations + instance states + what is wanted -> one step per
+  instance (``associated``, ``replaced``, ``disassociated``, ``unchanged``) with the EC2 calls it
+  takes. See ``plan``.
+* **apply**, with bounded parallelism (a thread pool; boto3 clients are thread-safe): the calls
+  of each step, each through the client's retry policy plus, for calls that name the profile,
+  every form of the IAM-to-EC2 propagation error retried until ``propagation_timeout``. On a
+  running instance a swap is ``ReplaceIamInstanceProfileAssociation`` (never a gap); EC2 takes
+  that call for running instances only, so on a stopped one (where nothing runs to need
+  credentials) a swap is disassociate, wait until the old association is gone, associate.
 
 Functions take boto3 clients (``RetryingClient`` in the modules) and return plain data.
 """
@@ -29,17 +29,24 @@ __metaclass__ = type
 
 import re
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryingClient
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryPolicy
-from ansible_collections.keyless.aws.plugins.module_utils.common import aws_failure
+from ansible_collections.keyless.aws.plugins.module_utils.common import Timing
 from ansible_collections.keyless.aws.plugins.module_utils.common import error_code
 from ansible_collections.keyless.aws.plugins.module_utils.common import error_message
-from ansible_collections.keyless.aws.plugins.module_utils.common import paginate
 from ansible_collections.keyless.aws.plugins.module_utils.common import parse_arn
+from ansible_collections.keyless.aws.plugins.module_utils.instances import ACTIVE_ASSOCIATION_STATES
+from ansible_collections.keyless.aws.plugins.module_utils.instances import current_association
+from ansible_collections.keyless.aws.plugins.module_utils.instances import describe_associations
+from ansible_collections.keyless.aws.plugins.module_utils.instances import describe_instances
+from ansible_collections.keyless.aws.plugins.module_utils.instances import ids_text
+from ansible_collections.keyless.aws.plugins.module_utils.instances import is_settled
+from ansible_collections.keyless.aws.plugins.module_utils.instances import select_instances
+from ansible_collections.keyless.aws.plugins.module_utils.instances import state_of
+from ansible_collections.keyless.aws.plugins.module_utils.instances import wait_for_states
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import get_profile
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import get_role
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import profile_for_role
@@ -47,203 +54,65 @@ from ansible_collections.keyless.aws.plugins.module_utils.profiles import profil
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import resolve_profile
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import role_trust
 
-try:
-    from ansible_collections.amazon.aws.plugins.module_utils.transformation import ansible_dict_to_boto3_filter_list
-except ImportError:  # pragma: no cover - amazon.aws is a declared dependency
-    ansible_dict_to_boto3_filter_list = None
-
-# At most this many values in one describe filter (EC2 refuses long value lists).
-CHUNK_SIZE = 200
-# Page size of the describe calls (the most each API allows).
-PAGE_SIZE = 1000
-
 ASSOCIATED = "associated"
 REPLACED = "replaced"
 DISASSOCIATED = "disassociated"
 UNCHANGED = "unchanged"
 ACTIONS = (ASSOCIATED, REPLACED, DISASSOCIATED, UNCHANGED)
 
-# Association states (DescribeIamInstanceProfileAssociations).
-ACTIVE_STATES = ("associating", "associated")
-TRANSITIONAL_STATES = ("associating", "disassociating")
-# Instance states that can never be given a profile again.
-GONE_INSTANCE_STATES = ("shutting-down", "terminated")
-LIVE_INSTANCE_STATES = ("pending", "running", "stopping", "stopped")
+# keyless.aws.ec2_profile_association's options: the module's argument spec and the one place
+# its defaults live (``with_defaults`` fills them in for callers that are not the module).
+ARGUMENT_SPEC = dict(
+    instance_ids=dict(type="list", elements="str"),
+    filters=dict(type="dict"),
+    instance_profile=dict(type="str", aliases=["iam_instance_profile"]),
+    role=dict(type="str"),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+    require_role=dict(type="bool", default=True),
+    trust_check=dict(type="str", default="fail", choices=["fail", "warn", "skip"]),
+    propagation_timeout=dict(type="int", default=120),
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="int", default=300),
+    max_concurrency=dict(type="int", default=10),
+)
 
-_PROPAGATION = re.compile(r"Invalid IAM Instance Profile (name|ARN)", re.I)
+
+def with_defaults(params):
+    """``params`` with every option the caller left out at its argument-spec default."""
+    full = dict((name, spec.get("default")) for name, spec in ARGUMENT_SPEC.items())
+    full.update((k, v) for k, v in params.items() if v is not None or k not in full)
+    return full
+
+
+ASSOCIATE = "AssociateIamInstanceProfile"
+REPLACE = "ReplaceIamInstanceProfileAssociation"
+DISASSOCIATE = "DisassociateIamInstanceProfile"
+
+GONE_REASON = "a profile cannot be attached to or detached from them"
+
+# Every form in which EC2 says "I do not know this profile (yet)" (IAM-to-EC2 propagation):
+# * InvalidParameterValue "... Invalid IAM Instance Profile name" / "ARN": right after the profile
+#   was created, and for a profile that does not exist at all (EC2 cannot tell the two apart);
+# * InvalidParameterValue 'IAM Instance Profile "arn:..." has no associated IAM Roles': right after a
+#   role was added to the profile (hashicorp/terraform-provider-aws retries it on RunInstances);
+# * IncorrectState "ResultDetail: { Code=InstanceIdentityProfileNotFound, ... }" on
+#   AssociateIamInstanceProfile (hashicorp/terraform-provider-aws issue 12533).
+_PROPAGATION_FORMS = (
+    ("InvalidParameterValue", re.compile(r"Invalid IAM Instance Profile (name|ARN)", re.I)),
+    ("InvalidParameterValue", re.compile(r"has no associated IAM Roles", re.I)),
+    ("IncorrectState", re.compile(r"InstanceIdentityProfileNotFound")),
+)
 
 
 def is_propagation_error(exc):
-    """EC2 does not know the profile yet: ``InvalidParameterValue ... Invalid IAM Instance
-    Profile name`` (or ``ARN``). Right after a profile is created this means "not yet"."""
-    return error_code(exc) == "InvalidParameterValue" and bool(_PROPAGATION.search(error_message(exc)))
-
-
-def chunks(items, size=CHUNK_SIZE):
-    items = list(items)
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def _ids_text(ids, limit=20):
-    ids = list(ids)
-    text = ", ".join(ids[:limit])
-    if len(ids) > limit:
-        text += " and {0} more".format(len(ids) - limit)
-    return text
-
-
-def check_filters(filters, param="filters"):
-    """EC2 filters: a dict of filter names to a value or a list of values."""
-    if filters is None:
-        return None
-    for name, value in filters.items():
-        if not isinstance(name, str) or not name.strip():
-            raise KeylessError("{0}: filter names must be non-empty strings, such as 'tag:team'.".format(param),
-                               param=param)
-        values = value if isinstance(value, list) else [value]
-        if not values or any(v is None or isinstance(v, (dict, list)) for v in values):
-            raise KeylessError(
-                "{0}: filter {1!r} needs a value or a list of values (strings), for example "
-                "{{'tag:team': 'web'}} or {{'instance-state-name': ['running', 'stopped']}}.".format(param, name),
-                param=param,
-            )
-    return filters
-
-
-# ---- reading -----------------------------------------------------------------------------
-
-
-def boto3_filters(filters):
-    """Ansible's filter dict ({"tag:team": "web", "instance-state-name": ["running"]}) as EC2 wants it."""
-    return ansible_dict_to_boto3_filter_list(filters) if filters else []
-
-
-def _describe_instances(ec2, filters):
-    try:
-        reservations = paginate(ec2.describe_instances, "Reservations", token_in="NextToken",
-                                token_out="NextToken", Filters=filters, MaxResults=PAGE_SIZE)
-    except Exception as exc:  # pylint: disable=broad-except
-        raise aws_failure(exc, "describing instances")
-    found = {}
-    for reservation in reservations:
-        for instance in reservation.get("Instances") or []:
-            found[instance["InstanceId"]] = {
-                "instance_id": instance["InstanceId"],
-                "state": (instance.get("State") or {}).get("Name"),
-            }
-    return found
-
-
-def select_instances(ec2, instance_ids=None, filters=None, region=None, allow_gone=False):
-    """The instances a task is about, as [{instance_id, state}], before anything changes.
-
-    ``instance_ids`` are described in chunks through the ``instance-id`` filter (so that every
-    id that does not exist is found in the same calls, not one error at a time); with
-    ``filters`` too, only those that match them are kept. Ids that do not exist, or (unless
-    ``allow_gone``) instances terminated or shutting down, fail naming them. ``filters`` alone
-    select live instances only, unless they say otherwise with ``instance-state-name``.
-    """
-    user_filters = boto3_filters(filters)
-    where = " in {0}".format(region) if region else ""
-    if instance_ids:
-        found = {}
-        for chunk in chunks(instance_ids):
-            found.update(_describe_instances(ec2, user_filters + [{"Name": "instance-id", "Values": chunk}]))
-        missing = [i for i in instance_ids if i not in found]
-        if missing and user_filters:
-            # Tell "does not exist" from "does not match the filters" (only when something is missing).
-            exist = {}
-            for chunk in chunks(missing):
-                exist.update(_describe_instances(ec2, [{"Name": "instance-id", "Values": chunk}]))
-            missing = [i for i in missing if i not in exist]
-        if missing:
-            raise KeylessError(
-                "instance_ids: {0} instance(s) do not exist{1}: {2}. Check the ids and the region. "
-                "Nothing was changed.".format(len(missing), where, _ids_text(missing)),
-                param="instance_ids", missing_instance_ids=missing,
-            )
-        selected = [found[i] for i in instance_ids if i in found]
-        gone = [i for i in selected if i["state"] in GONE_INSTANCE_STATES]
-        if gone and not allow_gone:
-            raise KeylessError(
-                "instance_ids: {0} instance(s) are terminated or shutting down, and a profile cannot be "
-                "attached to or detached from them: {1}. Remove them from instance_ids. Nothing was "
-                "changed.".format(len(gone), ", ".join("{0} ({1})".format(i["instance_id"], i["state"]) for i in gone[:20])),
-                param="instance_ids", gone_instance_ids=[i["instance_id"] for i in gone],
-            )
-        return selected
-    if not any(f["Name"] == "instance-state-name" for f in user_filters):
-        user_filters.append({"Name": "instance-state-name", "Values": list(LIVE_INSTANCE_STATES)})
-    found = _describe_instances(ec2, user_filters)
-    selected = [found[i] for i in sorted(found)]
-    gone = [i for i in selected if i["state"] in GONE_INSTANCE_STATES]
-    if gone and not allow_gone:
-        raise KeylessError(
-            "filters: they select {0} instance(s) that are terminated or shutting down: {1}. Narrow the "
-            "instance-state-name filter to live states. Nothing was changed.".format(
-                len(gone), _ids_text(i["instance_id"] for i in gone)),
-            param="filters",
-        )
-    return selected
-
-
-def describe_associations(ec2, instance_ids=None):
-    """{instance_id: [association, ...]} for ``instance_ids`` (every instance that has one when
-    None), in boto3 shape, associations in state ``disassociated`` left out.
-
-    Up to CHUNK_SIZE instances: one ``instance-id`` filtered call. More: one region-wide scan
-    in pages of PAGE_SIZE, which for a fleet is fewer calls than chunks of CHUNK_SIZE.
-    """
-    kwargs = {"MaxResults": PAGE_SIZE}
-    wanted = None
-    if instance_ids is not None:
-        wanted = set(instance_ids)
-        if not wanted:
-            return {}
-        if len(wanted) <= CHUNK_SIZE:
-            kwargs["Filters"] = [{"Name": "instance-id", "Values": sorted(wanted)}]
-    try:
-        items = paginate(ec2.describe_iam_instance_profile_associations, "IamInstanceProfileAssociations",
-                         token_in="NextToken", token_out="NextToken", **kwargs)
-    except Exception as exc:  # pylint: disable=broad-except
-        raise aws_failure(exc, "reading instance profile associations")
-    result = {}
-    for association in items:
-        instance_id = association.get("InstanceId")
-        if association.get("State") == "disassociated":
-            continue
-        if wanted is not None and instance_id not in wanted:
-            continue
-        result.setdefault(instance_id, []).append(association)
-    return result
-
-
-def current_association(associations):
-    """The association an instance carries now (associating or associated), simplified to
-    {association_id, instance_profile_arn, state}; None when it carries none."""
-    active = [a for a in associations or [] if a.get("State") in ACTIVE_STATES]
-    if not active:
-        return None
-    # During a swap AWS can briefly list the old (disassociating) and the new one; with two
-    # active ones (should not happen) the newest wins.
-    latest = sorted(active, key=lambda a: str(a.get("Timestamp") or ""))[-1]
-    return {
-        "association_id": latest.get("AssociationId"),
-        "instance_profile_arn": (latest.get("IamInstanceProfile") or {}).get("Arn"),
-        "state": latest.get("State"),
-    }
-
-
-def is_settled(associations):
-    """Nothing in flight: no association still associating, and none disassociating unless a
-    new one is already active (the old half of a swap)."""
-    associations = associations or []
-    if any(a.get("State") == "associating" for a in associations):
+    """EC2 does not know the profile (yet): one of the forms above. Right after a profile is
+    created or given its role this means "not yet"; whether the profile still exists is IAM's
+    to say (the Applier asks it between retries)."""
+    code = error_code(exc)
+    if code is None:
         return False
-    if any(a.get("State") == "disassociating" for a in associations):
-        return any(a.get("State") == "associated" for a in associations)
-    return True
+    message = error_message(exc)
+    return any(code == form_code and pattern.search(message) for form_code, pattern in _PROPAGATION_FORMS)
 
 
 def profile_name_of(arn):
@@ -254,17 +123,32 @@ def profile_name_of(arn):
 # ---- planning (pure) -----------------------------------------------------------------------
 
 
-def plan(instance_ids, current, state, profile_arn=None, matches=None):
+def calls_for(action, instance_state):
+    """The EC2 calls a step makes (what check mode predicts, and what the real run does)."""
+    if action == ASSOCIATED:
+        return [ASSOCIATE]
+    if action == DISASSOCIATED:
+        return [DISASSOCIATE]
+    if action == REPLACED:
+        # EC2 replaces the association of running instances only (ReplaceIamInstanceProfileAssociation:
+        # "for the specified running instance"); on a stopped one it answers IncorrectState.
+        return [REPLACE] if instance_state == "running" else [DISASSOCIATE, ASSOCIATE]
+    return []
+
+
+def plan(instance_ids, current, state, profile_arn=None, matches=None, instance_states=None):
     """What to do on each instance: a list of steps, in the order of ``instance_ids``.
 
     ``current``: {instance_id: None or {association_id, instance_profile_arn, state}} (see
     ``current_association``); ``state``: ``present`` (``profile_arn`` wanted everywhere) or
     ``absent`` (detach where ``matches(arn)`` is true; every association when ``matches`` is
-    None). Each step: {instance_id, action, association_id, before, after} where before/after
-    are profile ARNs (None: no profile) and association_id is the current association's.
+    None); ``instance_states``: {instance_id: running|stopped} (running when not given). Each
+    step: {instance_id, instance_state, action, calls, association_id, before, after} where
+    before/after are profile ARNs (None: no profile) and association_id is the current one's.
     """
     if state == "present" and not profile_arn:
         raise ValueError("state present needs the profile ARN")
+    instance_states = instance_states or {}
     steps = []
     for instance_id in instance_ids:
         have = current.get(instance_id)
@@ -285,7 +169,9 @@ def plan(instance_ids, current, state, profile_arn=None, matches=None):
             else:
                 action = UNCHANGED
                 after = before
-        steps.append({"instance_id": instance_id, "action": action, "association_id": association_id,
+        instance_state = instance_states.get(instance_id, "running")
+        steps.append({"instance_id": instance_id, "instance_state": instance_state, "action": action,
+                      "calls": calls_for(action, instance_state), "association_id": association_id,
                       "before": before, "after": after})
     return steps
 
@@ -307,13 +193,15 @@ def predicted_entry(step, current_state, wait):
         association_id, state = step["association_id"], "disassociated" if wait else "disassociating"
     else:
         association_id, state = None, "associated" if wait else "associating"
-    return _entry(step, association_id, state)
+    return entry_for(step, association_id, state)
 
 
-def _entry(step, association_id, state):
+def entry_for(step, association_id, state):
+    """One instance's entry in the module's ``associations`` result (the one place it is built)."""
     return {
         "instance_id": step["instance_id"],
         "action": step["action"],
+        "calls": list(step["calls"]),
         "association_id": association_id,
         "instance_profile_arn": step["after"],
         "previous_instance_profile_arn": step["before"],
@@ -323,68 +211,142 @@ def _entry(step, association_id, state):
 
 # ---- applying ------------------------------------------------------------------------------
 
+_Timing = Timing  # the name the tests have used
 
-class _Timing:
-    """Sleep and clock, replaceable in tests (nothing in the tests ever really sleeps)."""
 
-    def __init__(self, sleep=time.sleep, clock=time.monotonic, poll_interval=1.0, max_poll_interval=10.0):
-        self.sleep = sleep
-        self.clock = clock
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
+class ProfileGone(Exception):
+    """IAM says the profile being attached no longer exists (deleted while the run waited)."""
+
+    def __init__(self, name, waited, last_error):
+        super(ProfileGone, self).__init__(name)
+        self.name = name
+        self.waited = waited
+        self.last_error = last_error
 
 
 class Applier:
-    """Runs the steps of a plan: one mutating call per changing instance, bounded parallelism."""
+    """Runs the steps of a plan: the calls of each changing instance, bounded parallelism.
 
-    def __init__(self, ec2, profile, max_concurrency=10, propagation_timeout=120.0, timing=None, matches=None):
+    ``iam`` (optional): asked between propagation retries whether the profile still exists;
+    when it does not, the wait ends at once (``ProfileGone``).
+    """
+
+    def __init__(self, ec2, profile, max_concurrency=10, propagation_timeout=120.0, timing=None, matches=None,
+                 iam=None, wait_timeout=300.0):
         if isinstance(ec2, RetryingClient):
             self.raw, self.policy = ec2.client, ec2.policy
         else:
             self.raw, self.policy = ec2, RetryPolicy()
         self.ec2 = ec2
+        self.iam = iam
         self.profile = profile
         self.matches = matches  # state absent: which profiles to detach (None: any)
         self.max_concurrency = max(1, int(max_concurrency))
         self.propagation_timeout = float(propagation_timeout)
-        self.timing = timing or _Timing()
+        self.wait_timeout = float(wait_timeout)
+        self.timing = timing or Timing()
+        self._started = None
         self._deadline = None
         self._stop = threading.Event()
 
+    def waited(self):
+        """Seconds since the apply began (what a propagation message reports)."""
+        return self.timing.clock() - self._started if self._started is not None else 0.0
+
+    def _profile_exists(self):
+        if self.iam is None:
+            return True
+        found = get_profile(self.iam, self.profile["InstanceProfileName"])
+        return found is not None and found.get("Arn") == self.profile["Arn"]
+
     def _profile_policy(self):
-        """The client's retry policy, plus the propagation error while the deadline lasts."""
+        """The client's retry policy, plus the propagation errors while the deadline lasts and
+        IAM still has the profile."""
         clock = self.timing.clock
         deadline = self._deadline
+        gone = {}
 
         def not_yet(exc):
-            return is_propagation_error(exc) and clock() < deadline
+            if not is_propagation_error(exc) or clock() >= deadline:
+                return False
+            if not self._profile_exists():
+                gone["error"] = exc
+                return False
+            return True
 
-        return self.policy.with_extra(not_yet, deadline=max(self.policy.deadline, self.propagation_timeout))
+        policy = self.policy.with_extra(not_yet, deadline=max(self.policy.deadline, self.propagation_timeout))
+        return policy, gone
 
-    def _associate(self, instance_id):
-        response = self._profile_policy().call(
-            self.raw.associate_iam_instance_profile,
-            InstanceId=instance_id, IamInstanceProfile={"Arn": self.profile["Arn"]})
+    def _call_naming_profile(self, method, arn=None, **kwargs):
+        policy, gone = self._profile_policy()
+        try:
+            return policy.call(method, IamInstanceProfile={"Arn": arn or self.profile["Arn"]}, **kwargs)
+        except Exception as exc:  # pylint: disable=broad-except
+            if gone:
+                raise ProfileGone(self.profile["InstanceProfileName"], self.waited(), gone["error"])
+            raise
+
+    def _associate(self, instance_id, arn=None):
+        response = self._call_naming_profile(self.raw.associate_iam_instance_profile, arn, InstanceId=instance_id)
         return response["IamInstanceProfileAssociation"]
 
     def _replace(self, association_id):
-        response = self._profile_policy().call(
-            self.raw.replace_iam_instance_profile_association,
-            AssociationId=association_id, IamInstanceProfile={"Arn": self.profile["Arn"]})
+        response = self._call_naming_profile(self.raw.replace_iam_instance_profile_association,
+                                             AssociationId=association_id)
         return response["IamInstanceProfileAssociation"]
 
     def _disassociate(self, association_id):
         response = self.policy.call(self.raw.disassociate_iam_instance_profile, AssociationId=association_id)
         return response["IamInstanceProfileAssociation"]
 
+    def _swap_stopped(self, step):
+        """Disassociate, wait until the old association is gone, associate the new profile. When
+        the new profile cannot be attached, the old one is put back (never left detached)."""
+        self._disassociate(step["association_id"])
+        wait_for(self.ec2, {step["instance_id"]: _has_none}, self.wait_timeout, self.timing,
+                 "rid of its old association (a swap on a stopped instance)")
+        try:
+            return self._associate(step["instance_id"])
+        except Exception as exc:
+            try:
+                self._associate(step["instance_id"], arn=step["before"])
+                exc.keyless_restored = step["before"]
+            except Exception as restore_exc:  # pylint: disable=broad-except
+                raise KeylessError(
+                    "instance {0} is stopped, so its profile was swapped by detaching {1} and attaching {2}; the "
+                    "attach failed ({3}) and putting {1} back failed too ({4}). The instance carries no profile "
+                    "now: run the task again, or attach a profile by hand.".format(
+                        step["instance_id"], profile_name_of(step["before"]), self.profile["InstanceProfileName"],
+                        _aws_said(exc), _aws_said(restore_exc)),
+                    code=error_code(exc))
+            raise
+
     def _reread(self, step):
         """A race (another run changed the instance since we read it): read it again and re-plan it."""
-        fresh = current_association(describe_associations(self.ec2, [step["instance_id"]]).get(step["instance_id"]))
+        instance_id = step["instance_id"]
+        fresh = current_association(describe_associations(self.ec2, [instance_id]).get(instance_id))
         if step["action"] == DISASSOCIATED:
-            again = plan([step["instance_id"]], {step["instance_id"]: fresh}, "absent", matches=self.matches)[0]
-        else:
-            again = plan([step["instance_id"]], {step["instance_id"]: fresh}, "present", self.profile["Arn"])[0]
+            return plan([instance_id], {instance_id: fresh}, "absent", matches=self.matches)[0], fresh
+        again = plan([instance_id], {instance_id: fresh}, "present", self.profile["Arn"])[0]
+        if again["action"] == REPLACED:
+            # How to swap depends on the instance's state now (it may have been stopped meanwhile).
+            instance = describe_instances(self.ec2, [{"Name": "instance-id", "Values": [instance_id]}],
+                                          "instance_ids").get(instance_id)
+            again = plan([instance_id], {instance_id: fresh}, "present", self.profile["Arn"],
+                         instance_states={instance_id: state_of(instance) or step["instance_state"]})[0]
         return again, fresh
+
+    def _raced(self, step, exc):
+        """Whether an error means the instance changed since it was read (then re-read, re-plan)."""
+        code = error_code(exc)
+        if is_propagation_error(exc):
+            return False
+        if step["action"] == ASSOCIATED:
+            return code in ("IncorrectState", "IncorrectInstanceState")
+        if step["action"] == REPLACED and step["calls"] == [REPLACE]:
+            # Replace on an instance that has just been stopped: IncorrectState "... is not the active association".
+            return code in ("InvalidAssociationID.NotFound", "IncorrectState")
+        return code == "InvalidAssociationID.NotFound"
 
     def run_step(self, step):
         """Converge one instance; returns (step, association after the call or None)."""
@@ -394,15 +356,14 @@ class Applier:
                 if todo["action"] == ASSOCIATED:
                     return step, self._associate(todo["instance_id"])
                 if todo["action"] == REPLACED:
-                    return step, self._replace(todo["association_id"])
+                    if todo["calls"] == [REPLACE]:
+                        return step, self._replace(todo["association_id"])
+                    return step, self._swap_stopped(todo)
                 if todo["action"] == DISASSOCIATED:
                     return step, self._disassociate(todo["association_id"])
                 return step, None
             except Exception as exc:  # pylint: disable=broad-except
-                code = error_code(exc)
-                raced = ((todo["action"] == ASSOCIATED and code == "IncorrectState")
-                         or (todo["action"] in (REPLACED, DISASSOCIATED) and code == "InvalidAssociationID.NotFound"))
-                if not raced:
+                if not self._raced(todo, exc):
                     raise
                 again, fresh = self._reread(todo)
                 if again["action"] == UNCHANGED:
@@ -434,7 +395,8 @@ class Applier:
         the profile yet, only that call waits for it, and when it never does, nothing else
         was attempted. After the first failure no new step starts.
         """
-        self._deadline = self.timing.clock() + self.propagation_timeout
+        self._started = self.timing.clock()
+        self._deadline = self._started + self.propagation_timeout
         todo = [s for s in steps if s["action"] != UNCHANGED]
         done, failures = [], []
 
@@ -445,7 +407,9 @@ class Applier:
             else:
                 failures.append((step, problem))
 
-        canary = next((s for s in todo if s["action"] in (ASSOCIATED, REPLACED)), None)
+        # A canary that needs no detach first, where there is one.
+        naming = [s for s in todo if s["action"] in (ASSOCIATED, REPLACED)]
+        canary = next((s for s in naming if DISASSOCIATE not in s["calls"]), naming[0] if naming else None)
         if canary is not None:
             record(self._guarded(canary))
             todo = [s for s in todo if s is not canary]
@@ -458,18 +422,41 @@ class Applier:
         return done, failures
 
 
+def _aws_said(exc):
+    if isinstance(exc, KeylessError):
+        return exc.message
+    if error_code(exc):
+        return "AWS said {0}: {1}".format(error_code(exc), error_message(exc))
+    return str(exc)
+
+
 def _failure_sentence(step, problem, profile, propagation_timeout):
     if problem == "skipped":
         return None
+    sentence = _failure_cause(step, problem, profile, propagation_timeout)
+    restored = getattr(problem, "keyless_restored", None)
+    if restored:
+        sentence += " Instance {0} is stopped, so the swap detached its profile first; {1!r} was attached to it " \
+                    "again.".format(step["instance_id"], profile_name_of(restored))
+    return sentence
+
+
+def _failure_cause(step, problem, profile, propagation_timeout):
     verb = {ASSOCIATED: "attaching", REPLACED: "replacing the profile of",
             DISASSOCIATED: "detaching the profile from"}[step["action"]]
     if isinstance(problem, KeylessError):
         return problem.message
+    if isinstance(problem, ProfileGone):
+        return ("instance profile {0!r} no longer exists in IAM: it was deleted after this run checked it, while "
+                "the run waited {1:.0f} s for EC2 to know it (AWS said {2}). Create it again "
+                "(keyless.aws.iam_instance_profile) or name another profile, and run again.".format(
+                    problem.name, problem.waited, _aws_said(problem.last_error)[len("AWS said "):]))
     if is_propagation_error(problem):
         return ("EC2 does not know instance profile {0!r} yet (AWS said {1}: {2}) and still did not after "
-                "{3:g} s of retries; IAM changes can take a few minutes to reach EC2. Run again later, or "
-                "raise propagation_timeout.".format(profile["InstanceProfileName"], error_code(problem),
-                                                    error_message(problem), propagation_timeout))
+                "{3:g} s of retries; IAM changes can take a few minutes to reach EC2. "
+                "Run again later, or raise propagation_timeout.".format(
+                    profile["InstanceProfileName"], error_code(problem), error_message(problem),
+                    propagation_timeout))
     if error_code(problem):
         return "{0} {1} failed: AWS said {2}: {3}".format(verb, step["instance_id"], error_code(problem),
                                                           error_message(problem))
@@ -521,7 +508,7 @@ def _has_profile(arn):
 
 
 def _has_none(associations):
-    return not any(a.get("State") in ACTIVE_STATES + ("disassociating",) for a in associations)
+    return not any(a.get("State") in ACTIVE_ASSOCIATION_STATES + ("disassociating",) for a in associations)
 
 
 # ---- which profile -------------------------------------------------------------------------
@@ -633,47 +620,21 @@ def profile_matcher(iam, instance_profile=None, instance_profile_arn=None, role=
 def converge(ec2, iam, params, check_mode, region=None, timing=None):
     """Converge the selected instances; returns the module's result.
 
-    ``params``: instance_ids (validated), filters, instance_profile (a name) and
-    instance_profile_arn (when given as an ARN), or role / role_arn, state, require_role,
-    trust_check, propagation_timeout, wait, wait_timeout, max_concurrency.
+    ``params``: the module's validated parameters: instance_ids, filters, instance_profile (a
+    name) and instance_profile_arn (when given as an ARN), or role / role_arn, state,
+    require_role, trust_check, propagation_timeout, wait, wait_timeout, max_concurrency.
     """
-    timing = timing or _Timing()
+    params = with_defaults(params)
+    timing = timing or Timing()
     warnings = []
-    state = params.get("state", "present")
-    wait = params.get("wait", True)
-    wait_timeout = float(params.get("wait_timeout", 300))
-
-    # 1. Everything that can fail on input, before any change.
-    profile, trusts, matches = None, None, None
-    if state == "present":
-        profile, trusts = wanted_profile(iam, params, warnings)
-    elif params.get("instance_profile") or params.get("role"):
-        matches = profile_matcher(iam, params.get("instance_profile"), params.get("instance_profile_arn"),
-                                  params.get("role"), warnings)
-        profile = matches.profile
-    instances = select_instances(ec2, params.get("instance_ids"), params.get("filters"), region)
-    if not instances and not params.get("instance_ids"):
-        warnings.append("filters: no instance matches {0}; nothing to do.".format(params.get("filters")))
-    ids = [i["instance_id"] for i in instances]
-
-    # 2. Read the associations (batched); let any in flight settle before planning on them.
-    associations = describe_associations(ec2, ids)
-    unsettled = [i for i in ids if not is_settled(associations.get(i))]
-    if unsettled:
-        associations.update(wait_for(ec2, dict((i, is_settled) for i in unsettled), wait_timeout, timing,
-                                     "settled (an association was already in flight)"))
-    current = dict((i, current_association(associations.get(i))) for i in ids)
-
-    # 3. Plan.
-    steps = plan(ids, current, state, profile["Arn"] if state == "present" else None, matches)
+    state = params["state"]
+    profile, trusts, matches = _what_to_converge(iam, params, warnings)
+    instances = _select(ec2, params, region, timing, warnings)
+    current = _current_associations(ec2, [i["InstanceId"] for i in instances], params["wait_timeout"], timing)
+    steps = plan([i["InstanceId"] for i in instances], current, state, profile["Arn"] if state == "present" else None,
+                 matches, dict((i["InstanceId"], state_of(i)) for i in instances))
     if matches is not None and matches.role_error and not any(s["action"] == DISASSOCIATED for s in steps):
-        # A role that profiles hold: the user meant one of those. A role no profile holds (its
-        # profile was detached and deleted, say by an earlier run): nothing to detach, no error.
-        if profiles_for_role(iam, params["instance_profile"]):
-            raise matches.role_error
-        warnings.append("instance_profile: there is no instance profile named {0!r} (only a role of that name, "
-                        "which no profile holds), so no instance carries it; nothing to detach.".format(
-                            params["instance_profile"]))
+        _nothing_to_detach_for_role(iam, params["instance_profile"], matches.role_error, warnings)
     changed = any(s["action"] != UNCHANGED for s in steps)
     result = {
         "changed": changed,
@@ -686,66 +647,120 @@ def converge(ec2, iam, params, check_mode, region=None, timing=None):
         "warnings": warnings,
     }
     if check_mode or not changed:
-        entries = [predicted_entry(s, (current[s["instance_id"]] or {}).get("state"), wait) for s in steps]
-        result.update(associations=entries, summary=summarize(entries))
-        return result
+        entries = [predicted_entry(s, (current[s["instance_id"]] or {}).get("state"), params["wait"]) for s in steps]
+    else:
+        entries = _apply(ec2, iam, profile, matches, steps, current, params, timing)
+    result.update(associations=entries, summary=summarize(entries))
+    return result
 
-    # 4. Apply.
-    applier = Applier(ec2, profile, params.get("max_concurrency", 10), params.get("propagation_timeout", 120), timing,
-                      matches)
+
+def _what_to_converge(iam, params, warnings):
+    """(profile, role_trusts_ec2, matcher): the profile to attach, checked (state present), or
+    the matcher of the associations to detach (state absent)."""
+    if params["state"] == "present":
+        profile, trusts = wanted_profile(iam, params, warnings)
+        return profile, trusts, None
+    if params.get("instance_profile") or params.get("role"):
+        matches = profile_matcher(iam, params.get("instance_profile"), params.get("instance_profile_arn"),
+                                  params.get("role"), warnings)
+        return matches.profile, None, matches
+    return None, None, None
+
+
+def _select(ec2, params, region, timing, warnings):
+    """The selected instances, pending and stopping ones waited out (EC2 attaches profiles to
+    running or stopped instances only)."""
+    instances = select_instances(ec2, params.get("instance_ids"), params.get("filters"), region,
+                                 gone_reason=GONE_REASON)
+    if not instances and not params.get("instance_ids"):
+        warnings.append("filters: no instance matches {0}; nothing to do.".format(params.get("filters")))
+    return wait_for_states(ec2, instances, params["wait_timeout"], timing)
+
+
+def _current_associations(ec2, ids, wait_timeout, timing):
+    """{instance_id: current association or None}, batched; any association in flight is let
+    settle before the plan is made on it."""
+    associations = describe_associations(ec2, ids)
+    unsettled = [i for i in ids if not is_settled(associations.get(i))]
+    if unsettled:
+        associations.update(wait_for(ec2, dict((i, is_settled) for i in unsettled), wait_timeout, timing,
+                                     "settled (an association was already in flight)"))
+    return dict((i, current_association(associations.get(i))) for i in ids)
+
+
+def _nothing_to_detach_for_role(iam, name, role_error, warnings):
+    """state absent named a role as instance_profile and nothing matched: a role that profiles
+    hold means the user meant one of those (fail); a role no profile holds (its profile was
+    detached and deleted, say by an earlier run) leaves nothing to detach (warn)."""
+    if profiles_for_role(iam, name):
+        raise role_error
+    warnings.append("instance_profile: there is no instance profile named {0!r} (only a role of that name, "
+                    "which no profile holds), so no instance carries it; nothing to detach.".format(name))
+
+
+def _apply(ec2, iam, profile, matches, steps, current, params, timing):
+    """Run the plan, then (``wait``) wait until AWS says it is done; returns the entries."""
+    applier = Applier(ec2, profile, params["max_concurrency"], params["propagation_timeout"], timing, matches,
+                      iam=iam, wait_timeout=params["wait_timeout"])
     done, failures = applier.apply(steps)
     after_call = dict((step["instance_id"], association) for step, association in done)
     entries = []
     for step in steps:
         if step["action"] == UNCHANGED:
-            entries.append(_entry(step, step["association_id"], (current[step["instance_id"]] or {}).get("state")))
+            entries.append(entry_for(step, step["association_id"], (current[step["instance_id"]] or {}).get("state")))
         elif step["instance_id"] in after_call:
             association = after_call[step["instance_id"]] or {}
             default_id = step["association_id"] if step["action"] == DISASSOCIATED else None
-            entries.append(_entry(step, association.get("AssociationId", default_id),
-                                  association.get("State", "disassociated")))
+            entries.append(entry_for(step, association.get("AssociationId", default_id),
+                                     association.get("State", "disassociated")))
     if failures:
-        sentences = []
-        for step, problem in failures:
-            sentence = _failure_sentence(step, problem, profile, applier.propagation_timeout)
-            if sentence and sentence not in sentences:
-                sentences.append(sentence)
-        not_done = [step["instance_id"] for step, _problem in failures]
-        if done:
-            outcome = ("{0} of {1} instance(s) to change were converged (listed in associations); {2} were not: "
-                       "{3}. Run the task again to finish.".format(
-                           len(done), len(done) + len(not_done), len(not_done), _ids_text(not_done)))
-        else:
-            outcome = "No instance was changed."
-        raise KeylessError(
-            "{0} {1}".format(" ".join(sentences), outcome),
-            associations=entries, summary=summarize(entries), failed_instance_ids=not_done,
-            code=next((error_code(p) for _s, p in failures if error_code(p)), None),
-        )
+        raise _failure(failures, done, entries, profile, applier.propagation_timeout)
+    if params["wait"]:
+        _wait_done(ec2, steps, entries, profile, params["wait_timeout"], timing)
+    return entries
 
-    # 5. Wait until AWS says it is done (the truth is DescribeIamInstanceProfileAssociations).
-    if wait:
-        expectations = {}
-        for step in steps:
-            if step["action"] in (ASSOCIATED, REPLACED):
-                expectations[step["instance_id"]] = _has_profile(profile["Arn"])
-            elif step["action"] == DISASSOCIATED:
-                expectations[step["instance_id"]] = _has_none
-        try:
-            final = wait_for(ec2, expectations, wait_timeout, timing, "attached or detached as asked")
-        except KeylessError as error:
-            error.details.update(associations=entries, summary=summarize(entries))
-            raise
-        for entry in entries:
-            if entry["instance_id"] not in final:
-                continue
-            if entry["action"] == DISASSOCIATED:
-                entry["state"] = "disassociated"
-            else:
-                now = current_association(final[entry["instance_id"]])
-                entry.update(association_id=now["association_id"], state=now["state"])
-    result.update(associations=entries, summary=summarize(entries))
-    return result
+
+def _failure(failures, done, entries, profile, propagation_timeout):
+    sentences = []
+    for step, problem in failures:
+        sentence = _failure_sentence(step, problem, profile, propagation_timeout)
+        if sentence and sentence not in sentences:
+            sentences.append(sentence)
+    not_done = [step["instance_id"] for step, _problem in failures]
+    if done:
+        outcome = ("{0} of {1} instance(s) to change were converged (listed in associations); {2} were not: "
+                   "{3}. Run the task again to finish.".format(
+                       len(done), len(done) + len(not_done), len(not_done), ids_text(not_done)))
+    else:
+        outcome = "No instance was changed."
+    codes = [error_code(getattr(p, "last_error", p)) for _s, p in failures]
+    return KeylessError("{0} {1}".format(" ".join(sentences), outcome),
+                        associations=entries, summary=summarize(entries), failed_instance_ids=not_done,
+                        code=next((c for c in codes if c), None))
+
+
+def _wait_done(ec2, steps, entries, profile, wait_timeout, timing):
+    """Wait until DescribeIamInstanceProfileAssociations (the truth) shows every change; the
+    entries get the final association ids and states."""
+    expectations = {}
+    for step in steps:
+        if step["action"] in (ASSOCIATED, REPLACED):
+            expectations[step["instance_id"]] = _has_profile(profile["Arn"])
+        elif step["action"] == DISASSOCIATED:
+            expectations[step["instance_id"]] = _has_none
+    try:
+        final = wait_for(ec2, expectations, wait_timeout, timing, "attached or detached as asked")
+    except KeylessError as error:
+        error.details.update(associations=entries, summary=summarize(entries))
+        raise
+    for entry in entries:
+        if entry["instance_id"] not in final:
+            continue
+        if entry["action"] == DISASSOCIATED:
+            entry["state"] = "disassociated"
+        else:
+            now = current_association(final[entry["instance_id"]])
+            entry.update(association_id=now["association_id"], state=now["state"])
 
 
 def _profile_summary(profile):
@@ -773,7 +788,7 @@ def read_associations(ec2, iam, params, region=None):
                                   warnings=warnings)
     if params.get("instance_ids") or params.get("filters"):
         instances = select_instances(ec2, params.get("instance_ids"), params.get("filters"), region, allow_gone=True)
-        ids = [i["instance_id"] for i in instances]
+        ids = [i["InstanceId"] for i in instances]
         associations = describe_associations(ec2, ids)
     else:
         associations = describe_associations(ec2)

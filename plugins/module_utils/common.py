@@ -157,6 +157,17 @@ class RetryPolicy:
                 attempt += 1
 
 
+class Timing:
+    """Sleep and clock of the polling loops, replaceable in tests (nothing in the unit tests ever
+    really sleeps): the first poll at ``poll_interval``, doubling up to ``max_poll_interval``."""
+
+    def __init__(self, sleep=time.sleep, clock=time.monotonic, poll_interval=1.0, max_poll_interval=10.0):
+        self.sleep = sleep
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+
+
 class RetryingClient:
     """A boto3 client whose every API call goes through one RetryPolicy.
 

@@ -27,7 +27,11 @@ import zlib
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.common import aws_failure
 from ansible_collections.keyless.aws.plugins.module_utils.common import error_code
-from ansible_collections.keyless.aws.plugins.module_utils.common import paginate
+from ansible_collections.keyless.aws.plugins.module_utils.instances import GONE_STATES
+from ansible_collections.keyless.aws.plugins.module_utils.instances import check_filters
+from ansible_collections.keyless.aws.plugins.module_utils.instances import describe_instances
+from ansible_collections.keyless.aws.plugins.module_utils.instances import select_instances
+from ansible_collections.keyless.aws.plugins.module_utils.instances import state_of
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_instance_ids
 
 # (module option, EC2 API member), in the order results show them.
@@ -48,10 +52,7 @@ HOP_LIMIT_RANGE = (1, 64)
 # The account-level defaults have no IPv6 endpoint setting.
 ACCOUNT_OPTIONS = ("HttpTokens", "HttpEndpoint", "HttpPutResponseHopLimit", "InstanceMetadataTags")
 
-# Instance ids per DescribeInstances filter (EC2 takes up to 200 values per filter).
-DESCRIBE_CHUNK = 200
-# Instances that can no longer be changed.
-GONE_STATES = ("shutting-down", "terminated")
+GONE_REASON = "their metadata options cannot change"
 
 _TEMPLATE_ID = re.compile(r"^lt-[0-9a-f]{17}$")
 _TEMPLATE_NAME = re.compile(r"^[a-zA-Z0-9().\-/_]{3,128}$")
@@ -131,10 +132,7 @@ def validated(params):
                            "http_put_response_hop_limit, instance_metadata_tags or http_protocol_ipv6.",
                            param="http_tokens")
     instance_ids = check_instance_ids(params.get("instance_ids"), "instance_ids")
-    filters = params.get("filters") or {}
-    if not isinstance(filters, dict):
-        raise KeylessError("filters: give a dict of DescribeInstances filters, for example "
-                           "{'tag:team': 'web', 'instance-state-name': 'running'}.", param="filters")
+    filters = check_filters(params.get("filters")) or {}
     templates = check_launch_templates(params.get("launch_templates"))
     account = bool(params.get("account_defaults"))
     if not (instance_ids or filters or templates or account):
@@ -239,7 +237,7 @@ def get_account_defaults(ec2):
 
 def plan_account_defaults(ec2, desired):
     current = get_account_defaults(ec2)
-    changes = changes_needed(current, desired, ACCOUNT_OPTIONS)
+    changes = with_http_tokens(changes_needed(current, desired, ACCOUNT_OPTIONS), current, desired)
     if changes and current.get("ManagedBy") == "declarative-policy":
         raise KeylessError(
             "account_defaults: the instance metadata defaults of this region are managed by a declarative policy "
@@ -436,66 +434,37 @@ def ensure_template(ec2, plan, set_default_version, check_mode, version_descript
 # ---- instances --------------------------------------------------------------------------------
 
 
-def describe_instances(ec2, instance_ids=None, filters=None):
-    """{instance id: instance} for the ids (in chunks of DESCRIBE_CHUNK, by filter, so an unknown id
-    does not fail the whole read) and for the boto3 ``filters`` list, every page."""
-    found = {}
-    queries = []
-    ids = list(instance_ids or [])
-    for start in range(0, len(ids), DESCRIBE_CHUNK):
-        queries.append([{"Name": "instance-id", "Values": ids[start:start + DESCRIBE_CHUNK]}])
-    if filters:
-        queries.append(filters)
-    for query in queries:
-        try:
-            reservations = paginate(ec2.describe_instances, "Reservations", token_in="NextToken",
-                                    token_out="NextToken", Filters=query, MaxResults=1000)
-        except Exception as exc:  # pylint: disable=broad-except
-            raise aws_failure(exc, "reading instances")
-        for reservation in reservations:
-            for instance in reservation.get("Instances") or []:
-                found[instance["InstanceId"]] = instance
-    return found
+def plan_instances(ec2, instance_ids, filters, desired, region=None):
+    """[{instance_id, state, current, changes}] for the selected instances (the one reader's
+    meaning of ``instance_ids`` and ``filters``, see instances.py).
 
-
-def _state(instance):
-    return (instance.get("State") or {}).get("Name")
-
-
-def plan_instances(ec2, instance_ids, filters, desired):
-    """[{instance_id, state, current, changes}] for the named instances and those the filters match."""
-    from ansible_collections.amazon.aws.plugins.module_utils.transformation import ansible_dict_to_boto3_filter_list
-
-    named = describe_instances(ec2, instance_ids) if instance_ids else {}
-    missing = [i for i in instance_ids if i not in named]
-    if missing:
-        raise KeylessError(
-            "instance_ids: no instance {0} in this region; check the ids and the region. Nothing was changed.".format(
-                ", ".join(missing)), param="instance_ids", missing_instances=missing)
-    gone = [i for i in instance_ids if _state(named[i]) in GONE_STATES]
-    if gone:
-        raise KeylessError(
-            "instance_ids: instance(s) {0} are terminated (or terminating); their metadata options cannot change. "
-            "Remove them from instance_ids. Nothing was changed.".format(", ".join(gone)),
-            param="instance_ids", terminated_instances=gone)
-    matched = {}
-    if filters:
-        matched = describe_instances(ec2, filters=ansible_dict_to_boto3_filter_list(filters))
-    targets = dict(matched)
-    targets.update(named)
+    ``changes`` always carries ``HttpTokens`` when anything changes: for
+    ModifyInstanceMetadataOptions the API reference says an omitted HttpEndpoint or hop limit
+    keeps its state, but documents a *default* for HttpTokens ("If the value of ImdsSupport for
+    the Amazon Machine Image (AMI) for your instance is v2.0, the default is required"), so a
+    call without it may turn IMDSv1 back on. Nothing the user did not name is loosened.
+    """
     plans = []
-    for instance_id in sorted(targets):
-        instance = targets[instance_id]
-        if _state(instance) in GONE_STATES:
-            continue  # matched by a filter, but past changing
+    for instance in select_instances(ec2, instance_ids, filters, region, gone_reason=GONE_REASON):
         current = _options_of(instance.get("MetadataOptions"))
         plans.append({
-            "instance_id": instance_id,
-            "state": _state(instance),
+            "instance_id": instance["InstanceId"],
+            "state": state_of(instance),
             "current": current,
-            "changes": changes_needed(current, desired),
+            "changes": with_http_tokens(changes_needed(current, desired), current, desired),
         })
-    return plans
+    return sorted(plans, key=lambda p: p["instance_id"])
+
+
+def with_http_tokens(changes, current, desired):
+    """``changes`` plus ``HttpTokens`` (the desired value, else the current one) when there is any
+    change: every call that sets metadata options names HttpTokens, so none takes its default."""
+    if not changes or "HttpTokens" in changes:
+        return changes
+    tokens = desired.get("HttpTokens") or (current or {}).get("HttpTokens")
+    if tokens is None:
+        return changes
+    return dict(changes, HttpTokens=tokens)
 
 
 def ensure_instance(ec2, plan, check_mode):
@@ -525,15 +494,15 @@ def wait_applied(ec2, results, desired, timeout, sleep=None, clock=None):
     deadline = clock() + timeout
     delay = 1.0
     while pending:
-        seen = describe_instances(ec2, sorted(pending))
+        seen = describe_instances(ec2, [{"Name": "instance-id", "Values": sorted(pending)}], "instance_ids")
         for instance_id in list(pending):
             instance = seen.get(instance_id)
             if instance is None:
                 continue
             options = instance.get("MetadataOptions") or {}
             applied = not changes_needed(_options_of(options), desired) and (
-                _state(instance) != "running" or options.get("State") in (None, "applied"))
-            if applied or _state(instance) in GONE_STATES:
+                state_of(instance) != "running" or options.get("State") in (None, "applied"))
+            if applied or state_of(instance) in GONE_STATES:
                 pending.pop(instance_id)["after"] = snake_options(_options_of(options))
         if not pending:
             return

@@ -23,6 +23,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.common import aws_fail
 from ansible_collections.keyless.aws.plugins.module_utils.common import error_code
 from ansible_collections.keyless.aws.plugins.module_utils.common import paginate
 from ansible_collections.keyless.aws.plugins.module_utils.common import parse_arn
+from ansible_collections.keyless.aws.plugins.module_utils.instances import profile_usage
 from ansible_collections.keyless.aws.plugins.module_utils.trust import analyse_trust
 
 try:
@@ -110,41 +111,6 @@ def partition_of(profile_or_role, default="aws"):
 def role_trust(role, partition=None):
     """analyse_trust() of a role (boto3 shape)."""
     return analyse_trust(role.get("AssumeRolePolicyDocument") or {}, partition or partition_of(role))
-
-
-def profile_usage(ec2, profile_arns=None):
-    """{profile ARN: [{instance_id, association_id, state}]} for the region's associations.
-
-    DescribeIamInstanceProfileAssociations cannot filter by profile, so this reads every
-    association in pages of 1000 and keeps those of ``profile_arns`` (all when None).
-    """
-    try:
-        associations = paginate(
-            ec2.describe_iam_instance_profile_associations,
-            "IamInstanceProfileAssociations",
-            token_in="NextToken",
-            token_out="NextToken",
-            MaxResults=1000,
-        )
-    except Exception as exc:  # pylint: disable=broad-except
-        raise aws_failure(exc, "reading instance profile associations")
-    usage = {}
-    for association in associations:
-        if association.get("State") in ("disassociated",):
-            continue
-        arn = association.get("IamInstanceProfile", {}).get("Arn")
-        if profile_arns is not None and arn not in profile_arns:
-            continue
-        usage.setdefault(arn, []).append(
-            {
-                "instance_id": association["InstanceId"],
-                "association_id": association["AssociationId"],
-                "state": association.get("State"),
-            }
-        )
-    for entries in usage.values():
-        entries.sort(key=lambda e: e["instance_id"])
-    return usage
 
 
 # ---- "profile or role?" -----------------------------------------------------------------
@@ -455,6 +421,8 @@ def manage_profile(iam, ec2_client, params, check_mode):
     elif desired.role is None and current is not None and current.get("Roles"):
         role = current["Roles"][0]
     role_trusts_ec2 = _trust_verdict(role, params.get("trust_check", "warn"), warnings)
+    in_use = _role_change_in_use(ec2_client, current, desired, role, params.get("role_change_in_use", "warn"),
+                                 warnings)
 
     changed, state = ensure_created(iam, current, desired, check_mode)
     if changed:
@@ -484,7 +452,7 @@ def manage_profile(iam, ec2_client, params, check_mode):
 
         wait_until(settled, CONSISTENCY_DEADLINE)
         state = latest["profile"]
-    return {
+    result = {
         "changed": changed,
         "actions": actions,
         "iam_instance_profile": normalize_profile(state),
@@ -492,6 +460,45 @@ def manage_profile(iam, ec2_client, params, check_mode):
         "diff": {"before": before, "after": _snapshot(state)},
         "warnings": warnings,
     }
+    if in_use:
+        result["instances_in_use"] = in_use
+    return result
+
+
+def _role_change_in_use(ec2_client, current, desired, role, mode, warnings):
+    """Changing or removing the role of a profile that instances carry is never silent.
+
+    The instances keep the old role's credentials until their next scheduled rotation, then get
+    the new role's (or, role removed, none): a change the fleet feels at an hour nobody chose.
+    ``mode`` ``warn`` warns naming them and the path without a gap, ``fail`` refuses before any
+    change. Returns the instance ids (empty when the role does not change or nothing uses it).
+    """
+    if current is None or desired.role is None or not role_names(current):
+        return []
+    want = [role["RoleName"]] if role else []
+    if role_names(current) == want:
+        return []
+    usage = profile_usage(ec2_client(), {current["Arn"]}).get(current["Arn"], [])
+    ids = [u["instance_id"] for u in usage]
+    if not ids:
+        return []
+    change = ("changing its role from {0!r} to {1!r}".format(role_names(current)[0], want[0]) if want
+              else "removing its role {0!r}".format(role_names(current)[0]))
+    effect = ("they keep the old role's credentials until each next rotates them, then get the new role's"
+              if want else "they keep the old role's credentials until each next rotates them, then get none")
+    message = (
+        "role: instance profile {0!r} is attached to {1} instance(s) in this region ({2}); {3} does not reach "
+        "them at once: {4}. To change roles without a gap, create a new profile with the new role "
+        "(keyless.aws.iam_instance_profile) and swap the instances to it (keyless.aws.ec2_profile_association, "
+        "which replaces the association of running instances in one call).".format(
+            desired.name, len(ids), ", ".join(ids[:20]) + (" and {0} more".format(len(ids) - 20) if len(ids) > 20
+                                                           else ""),
+            change, effect))
+    if mode == "fail":
+        raise KeylessError(message + " Nothing was changed (role_change_in_use: fail).", param="role",
+                           instances=ids)
+    warnings.append(message + " Set role_change_in_use: fail to refuse such a change.")
+    return ids
 
 
 def _disassociate_all(ec2, usage):

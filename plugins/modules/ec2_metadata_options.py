@@ -18,8 +18,11 @@ description:
     and of the account-level defaults of the region, and changes only what differs.
   - Instance credentials from an instance profile are served by the metadata service. With IMDSv1 it answers any
     request that reaches it, the path of SSRF credential theft; O(http_tokens=required) (IMDSv2 only) closes it.
-  - Instances get C(ModifyInstanceMetadataOptions) with only the options that differ; with O(wait=true) the module
-    waits until EC2 reports them applied.
+  - Instances get C(ModifyInstanceMetadataOptions) with the options that differ, and always C(HttpTokens) (the value
+    asked for, else the instance's current one). The API reference documents a default for an omitted C(HttpTokens),
+    which can be V(optional), so a call that changed only the hop limit could turn IMDSv1 back on; no call of this
+    module leaves it out. The same holds for launch template versions and the account defaults. With O(wait=true)
+    the module waits until EC2 reports the options applied.
   - A launch template gets a new version created from its base version (C(SourceVersion)) that changes only
     C(MetadataOptions), and with O(set_default_version=true) that version becomes the default. When the base version
     already has the options, or the latest version is already exactly the base with the new options, nothing is
@@ -40,14 +43,19 @@ options:
   instance_ids:
     description:
       - Instances whose metadata options to set. Every id must exist in the region and not be terminated.
-      - Together with O(filters), the module acts on the union of both.
+      - With O(filters) too, only the instances that match the filters are changed (the filters narrow the ids,
+        as C(DescribeInstances) does with C(InstanceIds) and C(Filters)).
     type: list
     elements: str
     default: []
   filters:
     description:
       - Instances to act on, as C(DescribeInstances) filters (a dict of filter name to value or list of values, as in
-        M(amazon.aws.ec2_instance_info)). Terminated and terminating matches are skipped.
+        M(amazon.aws.ec2_instance_info)). Unless they name C(instance-state-name), only live instances (pending,
+        running, stopping, stopped) are selected; filters that select terminated instances fail, naming this
+        parameter. This is the meaning O(filters) has in every module of the collection.
+      - EC2 takes at most 200 filter values in one call; the values of one filter are split over several calls
+        where needed, and filters that cannot be split that way are refused before any change.
       - An empty dict selects no instance (never "all instances"). To act on every instance of the region, filter
         on C(instance-state-name) with the values C(running) and C(stopped).
     type: dict

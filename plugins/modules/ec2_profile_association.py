@@ -19,16 +19,28 @@ description:
   - Instances are chosen by O(instance_ids), by O(filters) (for example tags), or by both (the filters then
     narrow the ids).
   - Where an instance carries no profile it is associated; where it carries another one, the profile is
-    replaced in one call (C(ReplaceIamInstanceProfileAssociation)), so the instance is never left without
-    credentials; where it already carries the right one, nothing is done.
+    replaced; where it already carries the right one, nothing is done.
+  - What EC2 allows in each instance state, and what the module does there. C(running) - a swap is one call,
+    C(ReplaceIamInstanceProfileAssociation), so the instance is never left without credentials. C(stopped) - EC2
+    replaces associations of running instances only (it answers C(IncorrectState) on a stopped one), so a swap
+    is C(DisassociateIamInstanceProfile), a wait until the old association is gone, then
+    C(AssociateIamInstanceProfile); nothing runs on a stopped instance, so there is no gap to avoid. The action
+    is still V(replaced), and RV(associations[].calls) says which calls were made. When the attach fails, the
+    old profile is attached again. C(pending) and C(stopping) - EC2 attaches profiles to running or stopped
+    instances only, so the module waits (within O(wait_timeout)) until they are running or stopped, then
+    converges them. C(shutting-down) and C(terminated) - nothing can be attached or detached; named by
+    O(instance_ids), they fail the module before any change.
   - Reads are batched (instances and associations are described in chunks, never one call per instance) and
     changes run in parallel (O(max_concurrency)), so a run that changes nothing makes the same few API calls
     for 1 or 200 instances, and a first run makes one call per instance that changes plus those few.
+  - No describe call carries more than the 200 filter values EC2 takes in one call (C(FilterLimitExceeded));
+    O(instance_ids) together with O(filters) are read in as many calls as that needs.
   - Before any change the module checks that the profile exists, holds a role (O(require_role)) and that the
     role trusts EC2 (O(trust_check)), and that every instance named exists and is not terminated.
-  - Right after a profile is created, EC2 may not know it for a minute or two and answers
-    C(Invalid IAM Instance Profile name); the module retries exactly that error for up to
-    O(propagation_timeout) seconds. A profile that does not exist fails at once.
+  - Right after a profile is created, or given its role, EC2 may not know it for a minute or two; the module
+    retries every form of that answer for up to O(propagation_timeout) seconds (see O(propagation_timeout)). A
+    profile that does not exist fails at once, before any change; one deleted while the module waits ends the
+    wait at once, with a message that says so.
   - See the user guide page C(docs/attach-after-launch.md) for the common mistakes and the exact messages
     the module gives for each.
 author:
@@ -46,6 +58,10 @@ options:
       - EC2 C(DescribeInstances) filters that select the instances, as a dict of filter names to a value or a
         list of values, for example C(tag:team) to V(web) and C(instance-state-name) to V(running). See
         U(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstances.html) for the names.
+      - EC2 takes at most 200 filter values in one call. The values of one filter are split over several calls
+        where needed (that keeps the meaning); filters whose other values alone leave no room are refused,
+        naming this parameter, before any change.
+      - An empty dict selects no instance (never "all instances").
       - Unless the filters name C(instance-state-name), only live instances (pending, running, stopping,
         stopped) are selected.
       - Filters that match no instance are not an error; the module warns and changes nothing.
@@ -91,8 +107,12 @@ options:
     default: fail
   propagation_timeout:
     description:
-      - How long, in seconds, to keep retrying while EC2 answers C(InvalidParameterValue ... Invalid IAM
-        Instance Profile name) (or C(ARN)) for a profile that exists in IAM but has not reached EC2 yet.
+      - How long, in seconds, to keep retrying while EC2 does not know a profile that exists in IAM yet. EC2
+        says so in several forms, all retried - C(InvalidParameterValue ... Invalid IAM Instance Profile name)
+        (or C(ARN)); C(InvalidParameterValue IAM Instance Profile "..." has no associated IAM Roles) (right after
+        a role was added to the profile); C(IncorrectState ResultDetail ... InstanceIdentityProfileNotFound).
+      - Between retries the module asks IAM whether the profile still exists; when IAM says it is gone, the
+        wait ends at once and the module fails saying so.
       - Only the first instance waits for it; the others are attached once EC2 knows the profile.
       - V(0) does not wait.
     type: int
@@ -107,7 +127,9 @@ options:
     default: true
   wait_timeout:
     description:
-      - How long to wait, in seconds, for associations to settle (see O(wait)).
+      - How long to wait, in seconds, for associations to settle (see O(wait)), for C(pending) and C(stopping)
+        instances to become running or stopped, and, in a swap on a stopped instance, for the old association
+        to be gone.
     type: int
     default: 300
   max_concurrency:
@@ -126,8 +148,8 @@ attributes:
   check_mode:
     support: full
     details:
-      - A check-mode run makes no mutating AWS call and returns the same RV(associations) (actions and profile
-        ARNs) and RV(summary) as a real run would; the ids of associations a real run would create are
+      - A check-mode run makes no mutating AWS call and returns the same RV(associations) (actions, calls and
+        profile ARNs) and RV(summary) as a real run would; the ids of associations a real run would create are
         V(null).
   diff_mode:
     support: full
@@ -217,6 +239,16 @@ associations:
           was taken away) or V(unchanged).
       type: str
       sample: associated
+    calls:
+      description:
+        - The EC2 calls the action takes, in order (in check mode, the calls a real run would make) -
+          V(ReplaceIamInstanceProfileAssociation) for a swap on a running instance,
+          V(DisassociateIamInstanceProfile) then V(AssociateIamInstanceProfile) for a swap on a stopped one;
+          empty for V(unchanged).
+      type: list
+      elements: str
+      sample: ["ReplaceIamInstanceProfileAssociation"]
+      version_added: 0.2.0
     association_id:
       description:
         - The association's id after the run (a swap gives a new one); for V(disassociated), the id of the
@@ -272,11 +304,12 @@ role_trusts_ec2:
   sample: true
 """
 
-from ansible_collections.keyless.aws.plugins.module_utils.associations import check_filters
+from ansible_collections.keyless.aws.plugins.module_utils.associations import ARGUMENT_SPEC
 from ansible_collections.keyless.aws.plugins.module_utils.associations import converge
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.common import looks_like_arn
 from ansible_collections.keyless.aws.plugins.module_utils.common import partition_for_region
+from ansible_collections.keyless.aws.plugins.module_utils.instances import check_filters
 from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_instance_ids
 from ansible_collections.keyless.aws.plugins.module_utils.validation import name_from_name_or_arn
@@ -311,19 +344,7 @@ def validated(params, region):
 
 
 def main():
-    argument_spec = dict(
-        instance_ids=dict(type="list", elements="str"),
-        filters=dict(type="dict"),
-        instance_profile=dict(type="str", aliases=["iam_instance_profile"]),
-        role=dict(type="str"),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        require_role=dict(type="bool", default=True),
-        trust_check=dict(type="str", default="fail", choices=["fail", "warn", "skip"]),
-        propagation_timeout=dict(type="int", default=120),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=300),
-        max_concurrency=dict(type="int", default=10),
-    )
+    argument_spec = dict(ARGUMENT_SPEC)
     module = KeylessModule(
         argument_spec=argument_spec,
         supports_check_mode=True,

@@ -106,11 +106,11 @@ associations:
       sample: associated
 """
 
-from ansible_collections.keyless.aws.plugins.module_utils.associations import check_filters
 from ansible_collections.keyless.aws.plugins.module_utils.associations import read_associations
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.common import looks_like_arn
 from ansible_collections.keyless.aws.plugins.module_utils.common import partition_for_region
+from ansible_collections.keyless.aws.plugins.module_utils.instances import check_filters
 from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_instance_ids
 from ansible_collections.keyless.aws.plugins.module_utils.validation import name_from_name_or_arn

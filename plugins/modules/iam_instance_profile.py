@@ -72,6 +72,19 @@ options:
       - Without it, the module refuses to delete a profile in use and lists the instances.
     type: bool
     default: false
+  role_change_in_use:
+    description:
+      - What to do when O(role) changes or removes the role of a profile that instances in the module's region
+        carry. Those instances keep the old role's credentials until their next scheduled rotation, then get the
+        new role's (or none), so the change reaches them at a moment nobody chose.
+      - V(warn) makes the change and warns, naming the instances and the way without a gap (a new profile with
+        the new role, then M(keyless.aws.ec2_profile_association) swaps the instances to it). V(fail) refuses
+        before any change.
+      - The instances are returned as RV(instances_in_use).
+    type: str
+    choices: ["warn", "fail"]
+    default: warn
+    version_added: 0.2.0
   tags:
     description:
       - Tags for the profile. Left unset, tags are left as they are.
@@ -101,6 +114,8 @@ attributes:
   idempotent:
     support: full
 notes:
+  - When O(role) changes or removes the role of an existing profile, the module reads the region's instance profile
+    associations to find the instances that carry it (see O(role_change_in_use)).
   - With O(state=absent) the module reads the region's instance profile associations to find instances that
     use the profile, so a region is needed.
 seealso:
@@ -202,6 +217,15 @@ actions:
   type: list
   elements: str
   sample: ["created", "role_added"]
+instances_in_use:
+  description:
+    - Instances in the module's region that carry the profile whose role this run changed or removed (they get the
+      new role's credentials only at their next rotation). See O(role_change_in_use).
+  returned: when the role of a profile in use changes
+  type: list
+  elements: str
+  sample: ["i-0123456789abcdef0"]
+  version_added: 0.2.0
 disassociated_instances:
   description: Instances the profile was detached from before it was deleted (O(force=true)).
   returned: when a profile in use was deleted
@@ -240,6 +264,7 @@ def main():
         state=dict(type="str", default="present", choices=["present", "absent"]),
         trust_check=dict(type="str", default="warn", choices=["fail", "warn", "skip"]),
         force=dict(type="bool", default=False),
+        role_change_in_use=dict(type="str", default="warn", choices=["warn", "fail"]),
         tags=dict(type="dict", aliases=["resource_tags"]),
         purge_tags=dict(type="bool", default=True),
     )

@@ -64,18 +64,33 @@ def test_plan_present_associates_replaces_and_leaves_alone():
     steps = A.plan(["i-1", "i-2", "i-3"], current, "present", P1)
     assert [(s["instance_id"], s["action"]) for s in steps] == [
         ("i-1", "associated"), ("i-2", "unchanged"), ("i-3", "replaced")]
-    assert steps[0] == {"instance_id": "i-1", "action": "associated", "association_id": None,
+    assert steps[0] == {"instance_id": "i-1", "instance_state": "running", "action": "associated",
+                        "calls": ["AssociateIamInstanceProfile"], "association_id": None,
                         "before": None, "after": P1}
-    assert steps[2] == {"instance_id": "i-3", "action": "replaced", "association_id": "iip-assoc-3",
+    assert steps[2] == {"instance_id": "i-3", "instance_state": "running", "action": "replaced",
+                        "calls": ["ReplaceIamInstanceProfileAssociation"], "association_id": "iip-assoc-3",
                         "before": P_OTHER, "after": P1}
     assert steps[1]["before"] == steps[1]["after"] == P1
+    assert steps[1]["calls"] == []
+
+
+def test_plan_swaps_a_stopped_instance_by_detach_then_attach():
+    """EC2 replaces associations of running instances only; on a stopped one the swap is two calls."""
+    current = {"i-1": cur(P_OTHER, "iip-assoc-1"), "i-2": cur(P_OTHER, "iip-assoc-2"), "i-3": None}
+    steps = A.plan(["i-1", "i-2", "i-3"], current, "present", P1,
+                   instance_states={"i-1": "running", "i-2": "stopped", "i-3": "stopped"})
+    assert [(s["action"], s["calls"]) for s in steps] == [
+        ("replaced", ["ReplaceIamInstanceProfileAssociation"]),
+        ("replaced", ["DisassociateIamInstanceProfile", "AssociateIamInstanceProfile"]),
+        ("associated", ["AssociateIamInstanceProfile"])]
 
 
 def test_plan_absent_detaches_everything_without_a_profile_named():
     current = {"i-1": None, "i-2": cur(P1, "iip-assoc-2"), "i-3": cur(P_OTHER, "iip-assoc-3")}
     steps = A.plan(["i-1", "i-2", "i-3"], current, "absent")
     assert [s["action"] for s in steps] == ["unchanged", "disassociated", "disassociated"]
-    assert steps[1] == {"instance_id": "i-2", "action": "disassociated", "association_id": "iip-assoc-2",
+    assert steps[1] == {"instance_id": "i-2", "instance_state": "running", "action": "disassociated",
+                        "calls": ["DisassociateIamInstanceProfile"], "association_id": "iip-assoc-2",
                         "before": P1, "after": None}
 
 
@@ -106,8 +121,9 @@ def test_check_mode_entries_predict_actions_arns_and_final_states():
     steps = A.plan(["i-1", "i-2", "i-3"], {"i-2": cur(P1, "iip-assoc-2"), "i-3": cur(P2, "iip-assoc-3")},
                    "present", P1)
     entries = [A.predicted_entry(s, "associated" if s["before"] else None, wait=True) for s in steps]
-    assert entries[0] == {"instance_id": "i-1", "action": "associated", "association_id": None,
-                          "instance_profile_arn": P1, "previous_instance_profile_arn": None, "state": "associated"}
+    assert entries[0] == {"instance_id": "i-1", "action": "associated", "calls": ["AssociateIamInstanceProfile"],
+                          "association_id": None, "instance_profile_arn": P1, "previous_instance_profile_arn": None,
+                          "state": "associated"}
     assert entries[1]["association_id"] == "iip-assoc-2" and entries[1]["action"] == "unchanged"
     assert entries[2]["association_id"] is None and entries[2]["previous_instance_profile_arn"] == P2
     detach = A.plan(["i-2"], {"i-2": cur(P1, "iip-assoc-2")}, "absent")[0]
@@ -123,30 +139,6 @@ def assoc(instance_id, arn, state="associated", association_id="iip-assoc-1", ti
             "IamInstanceProfile": {"Arn": arn, "Id": "AIPA"}, "Timestamp": timestamp}
 
 
-def test_current_association_is_the_active_one():
-    assert A.current_association([]) is None
-    assert A.current_association(None) is None
-    assert A.current_association([assoc("i-1", P1, "disassociating")]) is None
-    swap = [assoc("i-1", P1, "disassociating", "iip-assoc-old"), assoc("i-1", P2, "associating", "iip-assoc-new")]
-    assert A.current_association(swap) == {"association_id": "iip-assoc-new", "instance_profile_arn": P2,
-                                           "state": "associating"}
-    two = [assoc("i-1", P1, timestamp="2026-01-01", association_id="a"),
-           assoc("i-1", P2, timestamp="2026-02-01", association_id="b")]
-    assert A.current_association(two)["association_id"] == "b"
-
-
-@pytest.mark.parametrize("states, settled", [
-    ([], True),
-    (["associated"], True),
-    (["associating"], False),
-    (["disassociating"], False),
-    (["disassociating", "associated"], True),   # the old half of a finished swap
-    (["disassociating", "associating"], False),
-])
-def test_is_settled(states, settled):
-    assert A.is_settled([assoc("i-1", P1, s) for s in states]) is settled
-
-
 def test_propagation_error_is_exactly_the_invalid_profile_message():
     assert A.is_propagation_error(propagation_error())
     assert A.is_propagation_error(client_error(
@@ -154,24 +146,15 @@ def test_propagation_error_is_exactly_the_invalid_profile_message():
                                  "is invalid. Invalid IAM Instance Profile ARN"))
     assert not A.is_propagation_error(client_error("InvalidParameterValue", "Value (x) for parameter instanceId "
                                                                             "is invalid."))
+    assert A.is_propagation_error(client_error(
+        "InvalidParameterValue", 'IAM Instance Profile "arn:aws:iam::1:instance-profile/x" has no associated IAM Roles'))
+    assert A.is_propagation_error(client_error(
+        "IncorrectState", "ResultDetail: { Code=InstanceIdentityProfileNotFound, Message=InstanceIdentityProfile not "
+                          "found for the key: 123456789012/x }"))
+    assert not A.is_propagation_error(client_error("IncorrectState", "There is an existing association for instance "
+                                                                     "i-1"))
     assert not A.is_propagation_error(client_error("NoSuchEntity", "Invalid IAM Instance Profile name"))
     assert not A.is_propagation_error(ValueError("Invalid IAM Instance Profile name"))
-
-
-def test_chunks_split_without_losing_or_reordering():
-    items = list(range(450))
-    parts = list(A.chunks(items, 200))
-    assert [len(p) for p in parts] == [200, 200, 50]
-    assert sum(parts, []) == items
-
-
-def test_check_filters_names_the_parameter():
-    assert A.check_filters({"tag:team": "web", "instance-state-name": ["running"]})
-    with pytest.raises(KeylessError) as raised:
-        A.check_filters({"tag:team": None})
-    assert raised.value.param == "filters" and "'tag:team'" in raised.value.message
-    with pytest.raises(KeylessError):
-        A.check_filters({"": "x"})
 
 
 # ---- apply: a scripted EC2 ------------------------------------------------------------------
@@ -228,6 +211,13 @@ class ScriptedEC2:
         instance_id = next(i for i, a in self.associations.items() if a["AssociationId"] == AssociationId)
         old = self.associations.pop(instance_id)
         return {"IamInstanceProfileAssociation": dict(old, State="disassociating")}
+
+    def describe_instances(self, **kwargs):
+        ids = [v for f in kwargs.get("Filters") or [] if f["Name"] == "instance-id" for v in f["Values"]]
+        self.calls.append(("describe", ("instances",) + tuple(ids)))
+        states = getattr(self, "states", {})
+        return {"Reservations": [{"Instances": [{"InstanceId": i, "State": {"Name": states.get(i, "running")}}
+                                                for i in ids]}]}
 
     def describe_iam_instance_profile_associations(self, **kwargs):
         ids = None

@@ -9,6 +9,7 @@ import pytest
 from ansible_collections.keyless.aws.plugins.module_utils import associations as A
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryingClient
+from ansible_collections.keyless.aws.plugins.module_utils.instances import FILTER_VALUE_LIMIT
 from sandbox.faults import aws_fidelity
 
 AMI = "ami-1e749f67"  # one of moto's default images
@@ -117,7 +118,7 @@ def test_a_run_that_changes_nothing_makes_three_reads_whatever_the_fleet(world):
 def test_more_instances_than_a_chunk_are_read_in_chunks_and_one_association_scan(world):
     world.role("web")
     world.profile("web", "web")
-    ids = world.instances(A.CHUNK_SIZE + 1)
+    ids = world.instances(FILTER_VALUE_LIMIT + 1)
     with aws_fidelity():
         world.converge(check_mode=True, instance_ids=ids, instance_profile="web")
     assert world.actions() == ["GetInstanceProfile"] + ["DescribeInstances"] * 2 + [

@@ -333,15 +333,36 @@ def test_instances_are_described_in_chunks_and_every_page(ec2):
     assert result["changed"] is False and len(result["instances"]) == 250
 
 
-def test_filters_and_ids_are_a_union_and_terminated_matches_are_skipped(ec2):
-    a, b, c = "i-0000000000000000a", "i-0000000000000000b", "i-0000000000000000c"
+def test_filters_narrow_the_ids_and_alone_select_live_instances(ec2):
+    """One meaning of filters for every module (instances.py): with instance_ids they narrow them,
+    as DescribeInstances does with InstanceIds and Filters; alone they select live instances."""
+    a, b = "i-0000000000000000a", "i-0000000000000000b"
     ec2.stubber.add_response("describe_instances", reservations(instance(a, HttpTokens="required")),
-                             {"Filters": ids_filter(a), "MaxResults": 1000})
-    ec2.stubber.add_response("describe_instances", reservations(
-        instance(b, HttpTokens="required"), instance(c, state="terminated")),
-        {"Filters": [{"Name": "tag:team", "Values": ["web"]}], "MaxResults": 1000})
-    result = mo.manage_metadata_options(ec2, params(instance_ids=[a], filters={"tag:team": "web"}), False)
-    assert [r["instance_id"] for r in result["instances"]] == [a, b]
+                             {"Filters": [{"Name": "tag:team", "Values": ["web"]}] + ids_filter(a, b),
+                              "MaxResults": 1000})
+    ec2.stubber.add_response("describe_instances", reservations(instance(b, HttpTokens="required")),
+                             {"Filters": ids_filter(b), "MaxResults": 1000})
+    result = mo.manage_metadata_options(ec2, params(instance_ids=[a, b], filters={"tag:team": "web"}), False)
+    assert [r["instance_id"] for r in result["instances"]] == [a]
+    ec2.stubber.add_response("describe_instances", reservations(instance(b, HttpTokens="required")), {
+        "Filters": [{"Name": "tag:team", "Values": ["web"]},
+                    {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}],
+        "MaxResults": 1000})
+    result = mo.manage_metadata_options(ec2, params(filters={"tag:team": "web"}), False)
+    assert [r["instance_id"] for r in result["instances"]] == [b]
+
+
+def test_a_hop_limit_change_names_http_tokens_too(ec2):
+    """ModifyInstanceMetadataOptions documents a default for an omitted HttpTokens (may be optional):
+    every call carries it, the current value when the user did not name it."""
+    a = "i-0000000000000000a"
+    ec2.stubber.add_response("describe_instances", reservations(instance(a, HttpTokens="required")))
+    ec2.stubber.add_response("modify_instance_metadata_options", {"InstanceId": a},
+                             {"InstanceId": a, "HttpPutResponseHopLimit": 2, "HttpTokens": "required"})
+    result = mo.manage_metadata_options(ec2, params(instance_ids=[a], http_tokens=None,
+                                                    http_put_response_hop_limit=2, wait=False), False)
+    assert result["changed"]
+    assert result["instances"][0]["after"]["http_tokens"] == "required"
 
 
 def test_unknown_or_terminated_instances_fail_before_any_change(ec2):
