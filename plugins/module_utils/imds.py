@@ -349,8 +349,9 @@ def _refusal_message(instance_id, observation):
     code = observation.detail
     message = observation.info.get("Message") or ""
     if code == "AssumeRoleUnauthorizedAccess":
-        return ("instance {0} gets no credentials: EC2 cannot assume the role {1} (iam/info Code {2}). The role's "
-                "trust policy must {3}. IMDS said: {4}".format(
+        # EC2 puts this refusal in the credentials document; iam/info still says Success.
+        return ("instance {0} gets no credentials: EC2 cannot assume the role {1} (Code {2} in "
+                "iam/security-credentials/{1}). The role's trust policy must {3}. IMDS said: {4}".format(
                     instance_id, observation.role or "of its instance profile", code, TRUST_FIX, message))
     if code == "InstanceProfileNotFound":
         return ("instance {0} gets no credentials: its instance profile no longer exists (iam/info Code {1}); it was "

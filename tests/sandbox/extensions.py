@@ -12,11 +12,17 @@ reference (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/):
   IMDS defaults of a region (moto has neither action).
 * ``CreateLaunchTemplateVersion`` with ``SourceVersion``: the new version inherits the source
   version's launch parameters, the ones given overwriting (moto ignores ``SourceVersion``).
-* ``ModifyInstanceMetadataOptions``: options not given keep their value, the answer says
+* ``ModifyInstanceMetadataOptions``: options not given keep their value, except ``HttpTokens``,
+  which the reference gives a default (rule ``omitted_http_tokens_default``); the answer says
   ``pending`` for a running instance, bad values and terminated instances are refused (moto
   resets every option not given to its launch default).
 * ``RunInstances``: an option the request does not set comes from the launch template's
-  ``MetadataOptions``, then from the account defaults (moto ignores both).
+  ``MetadataOptions``, then from the account defaults (moto ignores both); with no
+  ``IamInstanceProfile`` in the request, the launch template's profile (rule
+  ``launch_template_profile``; moto ignores it).
+
+Two of these behaviours are *rules* of ``rules.py`` (``sandbox.rules``), which a test can switch
+off to get moto's plain behaviour back; without a ``rules`` module installed they are on.
 
 The request log keeps the request as the client sent it, whatever an extension does.
 """
@@ -156,6 +162,35 @@ def _find_template(backend, name=None, template_id=None):
     return None
 
 
+def rule_switch(app):
+    """``on(name)``: whether the sandbox rule ``name`` (``rules.py``, ``app.keyless_rules``) is on.
+    Every rule is on unless switched off, and on when no rules are installed."""
+
+    def on(name):
+        rules = getattr(app, "keyless_rules", None)
+        return rules is None or rules.enabled(name)
+
+    return on
+
+
+def requested_template_version(info, params):
+    """The launch template version (moto's) a ``RunInstances`` request names in ``LaunchTemplate``
+    (``params`` in boto3's shape); None without one, or when it does not exist (moto then answers)."""
+    spec = params.get("LaunchTemplate")
+    if not spec:
+        return None
+    template = _find_template(ec2_backend(info), spec.get("LaunchTemplateName"), spec.get("LaunchTemplateId"))
+    return _template_version(template, spec.get("Version")) if template is not None else None
+
+
+def template_profile(version):
+    """The ``IamInstanceProfile`` (``Name`` and/or ``Arn``) of a launch template version, or {}."""
+    if version is None:
+        return {}
+    profile = version.data.get("IamInstanceProfile") or {}
+    return dict((k, v) for k, v in profile.items() if k in ("Name", "Arn") and v)
+
+
 def _template_version(template, version):
     """A version of a moto launch template by number, $Latest or $Default; None when there is none."""
     text = str(version if version is not None else "$Default")
@@ -182,7 +217,11 @@ class InstanceMetadataDefaults:
     ``InvalidParameterValue``. ``DryRun`` answers ``DryRunOperation``.
     https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyInstanceMetadataDefaults.html
     https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_InstanceMetadataDefaultsResponse.html
-    ``HttpTokensEnforced`` is stored and returned, not enforced at launch.
+    ``HttpTokensEnforced`` is stored and returned here; the rule ``account_imdsv2_enforcement``
+    (``rules.py``) enforces it: ``RunInstances`` that would launch with ``HttpTokens`` other than
+    ``required``, and ``ModifyInstanceMetadataOptions`` setting ``optional``, are refused with
+    ``UnsupportedOperation``. Enabling it needs no ``HttpTokens=required`` default: the user guide's
+    all-Regions example sets ``--http-tokens-enforced enabled`` alone.
     """
 
     def __init__(self):
@@ -290,15 +329,34 @@ _MOTO_OPTION_ATTRIBUTES = {
 }
 
 
-def modify_instance_metadata_options(info):
-    """``ModifyInstanceMetadataOptions`` changes only the options it is given.
+def modify_instance_metadata_options(info, rule_on=lambda name: True):
+    """``ModifyInstanceMetadataOptions`` changes only the options it is given, but ``HttpTokens``.
 
-    AWS: "If no parameter is specified, the existing state is maintained." On a running
-    instance "the API responds with a state of pending"; "applied" shows in subsequent
-    DescribeInstances (here: at once). A hop limit outside 1-64 or a value outside the
-    enumerations is ``InvalidParameterValue``; a terminated (or terminating) instance is
-    ``IncorrectInstanceState``. An unknown instance is left to moto (``InvalidInstanceID.NotFound``).
+    AWS, of ``HttpEndpoint`` and ``HttpPutResponseHopLimit``: "If this parameter is not
+    specified, the existing state is maintained." / "If no parameter is specified, the existing
+    state is maintained." On a running instance "the API responds with a state of pending";
+    "applied" shows in subsequent DescribeInstances (here: at once). A hop limit outside 1-64 or
+    a value outside the enumerations is ``InvalidParameterValue``; a terminated (or terminating)
+    instance is ``IncorrectInstanceState``. An unknown instance is left to moto
+    (``InvalidInstanceID.NotFound``).
     https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyInstanceMetadataOptions.html
+
+    Rule ``omitted_http_tokens_default`` (``rule_on``): the reference says no such thing of
+    ``HttpTokens``; it gives the parameter a *default* instead (botocore 1.44.8,
+    ``botocore/data/ec2/2016-11-15/service-2.json``, ``ModifyInstanceMetadataOptionsRequest``):
+
+        Default:
+        * If the value of ImdsSupport for the Amazon Machine Image (AMI) for your instance is
+          v2.0 and the account level default is set to no-preference, the default is required.
+        * If the value of ImdsSupport for the Amazon Machine Image (AMI) for your instance is
+          v2.0, but the account level default is set to V1 or V2, the default is optional.
+
+    (older models: "If the value of ImdsSupport for the Amazon Machine Image (AMI) for your
+    instance is v2.0, the default is required"). The sandbox models no AMI ``ImdsSupport`` (moto's
+    images carry none), so an omitted ``HttpTokens`` sets ``optional``: the stricter reading (our
+    reading: the reference does not say what happens for other AMIs; a client that wants IMDSv2
+    kept must send ``HttpTokens=required`` with every modification). With the rule off, an
+    omitted ``HttpTokens`` keeps its state like the other options.
     """
     params = ec2_params(info)
     try:
@@ -322,6 +380,8 @@ def modify_instance_metadata_options(info):
     for option, attribute in _MOTO_OPTION_ATTRIBUTES.items():
         if option in params:
             setattr(options, attribute, params[option])
+    if "HttpTokens" not in params and rule_on("omitted_http_tokens_default"):
+        options.http_tokens = "optional"
     options.state = "applied"
     answer = dict((option, getattr(options, attribute)) for option, attribute in _MOTO_OPTION_ATTRIBUTES.items())
     answer["State"] = "pending" if state == "running" else "applied"
@@ -331,34 +391,46 @@ def modify_instance_metadata_options(info):
 # ---- (c) RunInstances: metadata options from the template and the account defaults ----------
 
 
-def run_instances(defaults):
-    """``RunInstances`` takes each metadata option from the first level that sets it.
+def run_instances(defaults, rule_on=lambda name: True):
+    """``RunInstances`` takes each metadata option from the first level that sets it, and the
+    launch template's instance profile when the request names none.
 
     AWS's order of precedence: the launch request's ``MetadataOptions``, then the launch
     template's, then (AMI ``ImdsSupport``, not modelled) the account-level defaults of the
     region, then the service defaults (moto's). moto ignores the template's options and has no
     account defaults.
     https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-options.html
+
+    Rule ``launch_template_profile`` (``rule_on``): "The launch template. Any additional
+    parameters that you specify for the new instance overwrite the corresponding parameters
+    included in the launch template." (RunInstances, ``LaunchTemplate``), so a template version
+    whose data has ``IamInstanceProfile`` (``Name`` or ``Arn``) launches its instances with that
+    profile unless the request gives one; moto 5.2.5 takes the image, type, key, groups and user
+    data from a template, not the profile. The profile is added to the request moto answers.
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RunInstances.html
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RequestLaunchTemplateData.html
     """
 
     def handler(info):
         params = ec2_params(info)
         given = params.get("MetadataOptions") or {}
         inherited = {}
-        template_spec = params.get("LaunchTemplate")
-        if template_spec:
-            template = _find_template(ec2_backend(info), template_spec.get("LaunchTemplateName"),
-                                      template_spec.get("LaunchTemplateId"))
-            version = _template_version(template, template_spec.get("Version")) if template else None
-            if version is not None:
-                inherited.update((k, v) for k, v in (version.data.get("MetadataOptions") or {}).items()
-                                 if k in _MOTO_OPTION_ATTRIBUTES)
+        version = requested_template_version(info, params)
+        if version is not None:
+            inherited.update((k, v) for k, v in (version.data.get("MetadataOptions") or {}).items()
+                             if k in _MOTO_OPTION_ATTRIBUTES)
         for option, value in defaults.current(account_of(info), info["region"] or "us-east-1").items():
             if option in _MOTO_OPTION_ATTRIBUTES:
                 inherited.setdefault(option, value)
-        extra = dict((k, v) for k, v in inherited.items() if k not in given)
+        extra = {}
+        options = dict((k, v) for k, v in inherited.items() if k not in given)
+        if options:
+            extra["MetadataOptions"] = options
+        profile = template_profile(version)
+        if profile and not params.get("IamInstanceProfile") and rule_on("launch_template_profile"):
+            extra["IamInstanceProfile"] = profile
         if extra:
-            add_request_params(info, serialize_ec2_params("RunInstances", {"MetadataOptions": extra}))
+            add_request_params(info, serialize_ec2_params("RunInstances", extra))
         return None
 
     return handler
@@ -370,7 +442,9 @@ def install(sandbox):
     defaults = InstanceMetadataDefaults()
     defaults.install(app)
     app.extensions[("ec2", "CreateLaunchTemplateVersion")] = create_launch_template_version
-    app.extensions[("ec2", "ModifyInstanceMetadataOptions")] = modify_instance_metadata_options
-    app.extensions[("ec2", "RunInstances")] = run_instances(defaults)
+    rule_on = rule_switch(app)
+    app.extensions[("ec2", "ModifyInstanceMetadataOptions")] = (
+        lambda info: modify_instance_metadata_options(info, rule_on))
+    app.extensions[("ec2", "RunInstances")] = run_instances(defaults, rule_on)
     sandbox.instance_metadata_defaults = defaults
     return sandbox

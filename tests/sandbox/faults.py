@@ -1,5 +1,9 @@
-"""The sandbox's fault-injection proxy, scripted faults, and where moto differs from AWS in a
-way a fleet under faults feels (associations, launch template versions, profile roles).
+"""The sandbox's fault-injection proxy and scripted faults: what a fleet under faults feels.
+
+The moto fixes (``aws_fidelity``, transitional states) live in ``moto_fixes.py``, the rules real
+EC2 enforces in ``rules.py``; this module only injects faults. (``aws_fidelity``,
+``associating_reads``, ``set_associating_reads`` and ``forget_client_tokens`` are re-exported
+here for the tests that import them from this module.)
 
 Everything here sits in front of moto as an *interceptor* of ``SandboxApp`` (asked before any
 extension or moto), so the modules reach it through the same ``endpoint_url`` as the rest of the
@@ -35,10 +39,27 @@ sandbox.
 * **scripted** faults, counted, the propagation error generalised: "the first K
   ``AssociateIamInstanceProfile`` calls for a profile created less than T seconds ago fail
   with ``InvalidParameterValue ... Invalid IAM Instance Profile name``" (per profile; the
-  profile's age is moto's own creation date).
+  profile's age is moto's own creation date). The presets answer exactly what EC2 answers in
+  each form of "I do not know this instance profile (yet)" (``rules.propagation_error``):
+
+  ==============================  ==============================================================
+  preset                          EC2's answer
+  ==============================  ==============================================================
+  ``propagation``                 ``InvalidParameterValue`` "Value (x) for parameter
+                                  iamInstanceProfile.name is invalid. Invalid IAM Instance
+                                  Profile name" (``.arn`` / "ARN" when named by ARN)
+  ``no_roles``                    ``InvalidParameterValue`` 'IAM Instance Profile "<arn>" has
+                                  no associated IAM Roles'
+  ``identity_profile_not_found``  ``IncorrectState`` "ResultDetail: { Code=
+                                  InstanceIdentityProfileNotFound, ... }"
+  ==============================  ==============================================================
+
+  A preset's ``actions`` default to AssociateIamInstanceProfile and
+  ReplaceIamInstanceProfileAssociation (give ``["RunInstances"]`` for a launch).
 * **associating_reads**: new associations (associate, replace) show ``associating`` in the
   answer of the call and in their first N reads, as AWS shows them for a moment; then
-  ``associated``.
+  ``associated`` (``moto_fixes.set_associating_reads``; while set, it decides instead of the
+  time-based transitions of ``moto_fixes``).
 
 Every fault injected is counted (``status()``) and marked in the sandbox's request log
 (``"injected": <kind>``; status 0 means no answer at all). Requests the sandbox makes for
@@ -62,39 +83,31 @@ From another process (ansible-playbook, ``make bench``), the same JSON::
 
 A sandbox reset clears the configuration too.
 
-``PropagationFault`` (``propagation_fault(sandbox)``): ``arm(profile, K)`` makes the next K
-Associate/Replace calls naming that profile fail as EC2 fails for a fresh profile (also
-reachable as ``"propagation": {profile: K}`` in a configuration).
+``PropagationFault`` (``propagation_fault(sandbox)``): ``arm(profile, K, form="invalid_profile")``
+makes the next K Associate/Replace calls naming that profile fail as EC2 fails for a profile it
+does not know yet, in that form (``rules.PROPAGATION_FORMS``; also reachable as
+``"propagation": {profile: K}`` in a configuration, form ``invalid_profile``).
 
-``aws_fidelity()``: while on, (1) ``DescribeIamInstanceProfileAssociations`` honours
-``MaxResults`` (moto reads ``MaxItems``, which is not an AWS parameter, so it always pages at
-100), (2) ``ReplaceIamInstanceProfileAssociation`` gives the instance a new association id and
-updates the instance's own ``IamInstanceProfile``, as AWS does (moto keeps the old id and the
-old attribute), (3) ``RunInstances`` with ``IamInstanceProfile`` and a count above one gives
-*every* instance the profile (moto associates the first instance only), (4)
-``CreateLaunchTemplateVersion`` with a ``ClientToken`` already used answers what the first
-call answered and creates nothing (moto ignores the token, so a retried call made a second
-version), (5) ``RemoveRoleFromInstanceProfile`` for a role the profile does not hold answers
-``NoSuchEntity`` (moto fails with a 500 and an HTML page), and (6) associating, replacing and
-disassociating are atomic per backend: two parallel ``AssociateIamInstanceProfile`` calls for
-one instance give one association and one ``IncorrectState``, as on AWS (moto checks, then
-creates, and the later call silently replaces the earlier one). These wrap moto's own methods (moto runs in this process), process-wide,
-hence the switch: ``install`` turns them on for good, a test can turn them on for its own
-duration with ``with aws_fidelity(): ...``.
-
-``install(sandbox)`` registers all of it (idempotent) and returns the ``PropagationFault``.
+``install(sandbox)`` registers the proxy and the propagation fault (idempotent) and returns the
+``PropagationFault``.
 """
 
 import contextlib
 import json
 import random
-import re
 import socket
 import struct
 import threading
 import time
 import uuid
 from xml.sax.saxutils import escape
+
+from .extensions import account_of
+from .moto_fixes import associating_reads
+from .moto_fixes import set_associating_reads
+# Re-exported: tests import these from here.
+from .moto_fixes import aws_fidelity  # noqa: F401 pylint: disable=unused-import
+from .moto_fixes import forget_client_tokens  # noqa: F401 pylint: disable=unused-import
 
 PROPAGATION_ACTIONS = ("AssociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation")
 ORIGIN_HEADER_ENVIRON = "HTTP_X_KEYLESS_SANDBOX_ORIGIN"
@@ -120,7 +133,6 @@ _XMLNS = {
     "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
 }
 _PROTOCOLS = {"iam": "query", "sts": "query", "ec2": "ec2", "s3": "rest-xml"}
-_ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/")
 
 
 # ---- error documents -----------------------------------------------------------------------
@@ -191,11 +203,9 @@ def _profile_age(info, name):
     """Seconds since moto created the profile ``name`` (of the request's account), or None."""
     try:
         from moto.core.utils import utcnow
-        from moto.iam.models import get_account_id_from
         from moto.iam.models import iam_backends
 
-        match = _ACCESS_KEY.search(info["environ"].get("HTTP_AUTHORIZATION", ""))
-        account = get_account_id_from(match.group(1) if match else "")
+        account = account_of(info)
         for partition in ("aws", "aws-cn", "aws-us-gov"):
             try:
                 profile = iam_backends[account][partition].get_instance_profile(name)
@@ -205,6 +215,22 @@ def _profile_age(info, name):
     except Exception:  # pylint: disable=broad-except
         return None
     return None
+
+
+def propagation_answer(form, info):
+    """EC2's answer (status, headers, body) to ``info``'s request, in one of the propagation forms
+    (``rules.PROPAGATION_FORMS``), as ``rules.propagation_error`` words it."""
+    from .rules import propagation_error  # here, not at the top: rules.py imports this module
+
+    return propagation_error(form, info.get("params") or {}, account_of(info))
+
+
+def _check_form(form):
+    from .rules import PROPAGATION_FORMS
+
+    if form not in PROPAGATION_FORMS:
+        raise ConfigError("form {0!r} unknown; known: {1}".format(form, ", ".join(PROPAGATION_FORMS)))
+    return form
 
 
 def _drop_connection(info):
@@ -226,25 +252,35 @@ def _drop_connection(info):
 
 
 class PropagationFault:
-    """The next K association calls naming a profile fail as EC2 fails for a fresh profile."""
+    """The next K association calls naming a profile fail as EC2 fails for a profile it does not
+    know yet (``form``: one of ``rules.PROPAGATION_FORMS``; ``invalid_profile`` by default)."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._armed = {}
+        self._forms = {}
         self.injected = 0
 
-    def arm(self, profile_name, failures):
+    def arm(self, profile_name, failures, form="invalid_profile"):
+        _check_form(form)
         with self._lock:
             self._armed[profile_name] = int(failures)
+            self._forms[profile_name] = form
 
     def disarm(self):
         with self._lock:
             self._armed = {}
+            self._forms = {}
             self.injected = 0
 
     def remaining(self, profile_name):
         with self._lock:
             return self._armed.get(profile_name, 0)
+
+    def form(self, profile_name):
+        """The form the profile's failures take (``invalid_profile`` when it was never armed)."""
+        with self._lock:
+            return self._forms.get(profile_name, "invalid_profile")
 
     def armed(self):
         with self._lock:
@@ -261,8 +297,9 @@ class PropagationFault:
                 return None
             self._armed[profile] = left - 1
             self.injected += 1
-        info["injected"] = "propagation"
-        return ec2_error(400, "InvalidParameterValue", propagation_message(params))
+            form = self._forms.get(profile, "invalid_profile")
+        info["injected"] = "propagation" if form == "invalid_profile" else "propagation:" + form
+        return propagation_answer(form, info)
 
 
 # ---- the fault-injection proxy -------------------------------------------------------------
@@ -344,43 +381,63 @@ class FaultRule:
                 and (self.actions is None or action in self.actions))
 
 
+# preset -> the propagation form (rules.PROPAGATION_FORMS) it answers in
+PRESETS = {
+    "propagation": "invalid_profile",
+    "no_roles": "no_roles",
+    "identity_profile_not_found": "identity_profile_not_found",
+}
+
+
 class ScriptedFault:
     """The first ``first`` calls of ``actions`` (per profile they name) fail with an error.
 
     ``younger_than``: only while the profile named was created less than this many seconds ago
     (None: whatever its age; a profile that does not exist is left to moto). ``profile``: only
-    calls naming this profile. ``message``: a format string ({profile}, {action}); the
-    ``propagation`` preset answers exactly what EC2 answers for a fresh profile.
+    calls naming this profile. ``message``: a format string ({profile}, {action}). A ``preset``
+    (``PRESETS``) answers exactly what EC2 answers in that form of "I do not know this profile
+    (yet)", from ``rules.propagation_error``: it takes no status, code or message.
     """
 
     KEYS = ("preset", "service", "actions", "first", "younger_than", "profile", "status", "code", "message")
 
     def __init__(self, service="ec2", actions=PROPAGATION_ACTIONS, first=1, younger_than=None, profile=None,
                  status=400, code="InvalidParameterValue", message=None, preset=None):
+        if preset is not None and preset not in PRESETS:
+            raise ConfigError("scripted: preset {0!r} unknown; the presets are {1}".format(
+                preset, ", ".join(PRESETS)))
+        if preset is not None and service != "ec2":
+            raise ConfigError("scripted: preset {0} answers as EC2 does; its service is ec2, not {1}".format(
+                preset, service))
         self.preset = preset
         self.service = service
         self.actions = list(actions)
         self.first = int(first)
         self.younger_than = younger_than
         self.profile = profile
-        self.status = int(status)
-        self.code = code
-        self.message = message
+        self.status = None if preset else int(status)
+        self.code = None if preset else code
+        self.message = None if preset else message
         self._counts = {}
 
     @classmethod
-    def propagation(cls, first=1, younger_than=None, profile=None):
-        """EC2 does not know the profile yet (IAM-to-EC2 propagation)."""
-        return cls(first=first, younger_than=younger_than, profile=profile, preset="propagation")
+    def propagation(cls, first=1, younger_than=None, profile=None, preset="propagation", actions=PROPAGATION_ACTIONS):
+        """EC2 does not know the profile yet (IAM-to-EC2 propagation), in the form ``preset`` names."""
+        return cls(actions=actions, first=first, younger_than=younger_than, profile=profile, preset=preset)
 
     @classmethod
     def from_dict(cls, entry):
         _check_keys(entry, cls.KEYS, "scripted")
         preset = entry.get("preset")
-        if preset not in (None, "propagation"):
-            raise ConfigError("scripted: preset {0!r} unknown; the one preset is 'propagation'".format(preset))
+        if preset is not None and preset not in PRESETS:
+            raise ConfigError("scripted: preset {0!r} unknown; the presets are {1}".format(
+                preset, ", ".join(PRESETS)))
         if preset is None and not entry.get("code"):
-            raise ConfigError("scripted: give a code (or preset: propagation)")
+            raise ConfigError("scripted: give a code (or a preset: {0})".format(", ".join(PRESETS)))
+        given = [key for key in ("status", "code", "message") if key in entry]
+        if preset is not None and given:
+            raise ConfigError("scripted: preset {0} answers what EC2 answers; drop {1}".format(
+                preset, ", ".join(given)))
         actions = _names(entry.get("actions"), "actions")
         return cls(
             service=entry.get("service", "ec2"),
@@ -415,11 +472,10 @@ class ScriptedFault:
             if age is None or age >= self.younger_than:
                 return None
         self._counts[key] = self._counts.get(key, 0) + 1
-        if self.preset == "propagation":
-            message = propagation_message(params)
-        else:
-            template = self.message or "{action} failed (scripted fault)"
-            message = template.format(profile=profile, action=info["action"])
+        if self.preset is not None:
+            return propagation_answer(PRESETS[self.preset], info)
+        template = self.message or "{action} failed (scripted fault)"
+        message = template.format(profile=profile, action=info["action"])
         return error_response(self.service, self.status, self.code, message)
 
 
@@ -619,191 +675,6 @@ class FaultProxy:
         return 405, {"error": "use GET, POST or DELETE on {0}".format(CONTROL_PATH)}
 
 
-# ---- moto fidelity --------------------------------------------------------------------------
-
-_FIDELITY = {"permanent": False, "depth": 0, "patched": False, "associating_reads": 0}
-_PATCH_LOCK = threading.Lock()
-# One association change at a time per process (moto checks, then creates: not atomic).
-_ASSOCIATION_LOCK = threading.RLock()
-# CreateLaunchTemplateVersion's ClientToken: (account, region, token) -> the first answer.
-_CLIENT_TOKENS = {}
-_TOKEN_LOCK = threading.Lock()
-
-
-def forget_client_tokens():
-    with _TOKEN_LOCK:
-        _CLIENT_TOKENS.clear()
-
-
-def _fidelity_on():
-    return _FIDELITY["permanent"] or _FIDELITY["depth"] > 0
-
-
-def associating_reads():
-    return _FIDELITY["associating_reads"]
-
-
-def set_associating_reads(reads):
-    """New associations show ``associating`` in their first ``reads`` reads (0: never)."""
-    _patch_moto()
-    _FIDELITY["associating_reads"] = int(reads or 0)
-
-
-def _start_associating(association):
-    reads = _FIDELITY["associating_reads"]
-    if association is not None and reads > 0:
-        association.state = "associating"
-        association.keyless_reads_left = reads
-
-
-def _patch_moto():
-    with _PATCH_LOCK:
-        if _FIDELITY["patched"]:
-            return
-        from moto.ec2.models.iam_instance_profile import IamInstanceProfileAssociationBackend
-        from moto.ec2.responses.iam_instance_profiles import IamInstanceProfiles
-        from moto.ec2.utils import random_iam_instance_profile_association_id
-
-        describe = IamInstanceProfiles.describe_iam_instance_profile_associations
-
-        def describe_with_max_results(self):
-            if _fidelity_on() and self._get_param("MaxItems") is None:
-                page_size = self._get_param("MaxResults")
-                if page_size is not None:
-                    if getattr(self, "automated_parameter_parsing", False):
-                        self.params["MaxItems"] = page_size
-                    else:
-                        self.querystring["MaxItems"] = [str(page_size)]
-            return describe(self)
-
-        backend_describe = IamInstanceProfileAssociationBackend.describe_iam_instance_profile_associations
-
-        def describe_settling(self, *args, **kwargs):
-            associations, token = backend_describe(self, *args, **kwargs)
-            with _ASSOCIATION_LOCK:
-                for association in associations:
-                    left = getattr(association, "keyless_reads_left", 0)
-                    if association.state != "associating" or left is None:
-                        continue
-                    if left > 0 and _FIDELITY["associating_reads"] > 0:
-                        association.keyless_reads_left = left - 1
-                    else:
-                        association.state = "associated"
-                        association.keyless_reads_left = None
-            return associations, token
-
-        associate = IamInstanceProfileAssociationBackend.associate_iam_instance_profile
-
-        def associate_atomically(self, *args, **kwargs):
-            if not _fidelity_on():
-                return associate(self, *args, **kwargs)
-            with _ASSOCIATION_LOCK:
-                association = associate(self, *args, **kwargs)
-                _start_associating(association)
-                return association
-
-        replace = IamInstanceProfileAssociationBackend.replace_iam_instance_profile_association
-
-        def replace_with_new_id(self, association_id, iam_instance_profile_name=None,
-                                iam_instance_profile_arn=None):
-            if not _fidelity_on():
-                return replace(self, association_id, iam_instance_profile_name, iam_instance_profile_arn)
-            with _ASSOCIATION_LOCK:
-                association = replace(self, association_id, iam_instance_profile_name, iam_instance_profile_arn)
-                if association is not None:
-                    association.association_id = random_iam_instance_profile_association_id()
-                    self.modify_instance_attribute(
-                        association.instance_id, "iam_instance_profile",
-                        {"Arn": association.iam_instance_profile.arn, "Id": association.association_id})
-                    _start_associating(association)
-                return association
-
-        disassociate = IamInstanceProfileAssociationBackend.disassociate_iam_instance_profile
-
-        def disassociate_atomically(self, association_id):
-            if not _fidelity_on():
-                return disassociate(self, association_id)
-            with _ASSOCIATION_LOCK:
-                return disassociate(self, association_id)
-
-        from moto.ec2.responses.instances import InstanceResponse
-
-        run_instances = InstanceResponse.run_instances
-
-        def run_instances_with_every_profile(self):
-            result = run_instances(self)
-            if not _fidelity_on():
-                return result
-            name = self._get_param("IamInstanceProfile.Name")
-            arn = self._get_param("IamInstanceProfile.Arn")
-            reservation = getattr(result, "result", None)
-            if (name or arn) and reservation is not None:
-                with _ASSOCIATION_LOCK:
-                    for number, instance in enumerate(reservation.instances):
-                        if number:
-                            associate(self.ec2_backend, instance_id=instance.id, iam_instance_profile_name=name,
-                                      iam_instance_profile_arn=None if name else arn)
-                        association = self.ec2_backend.iam_instance_profile_associations.get(instance.id)
-                        if association is not None:  # at launch, an instance carries its profile at once
-                            association.state = "associated"
-                            association.keyless_reads_left = None
-            return result
-
-        from moto.core.responses import ActionResult
-        from moto.ec2.responses.launch_templates import LaunchTemplates
-
-        create_version = LaunchTemplates.create_launch_template_version
-
-        def create_version_once_per_token(self):
-            token = self._get_param("ClientToken")
-            if not _fidelity_on() or not token:
-                return create_version(self)
-            key = (self.current_account, self.region, token)
-            with _TOKEN_LOCK:
-                known = _CLIENT_TOKENS.get(key)
-                if known is not None:
-                    return ActionResult(known)
-                result = create_version(self)
-                _CLIENT_TOKENS[key] = result.result
-                return result
-
-        from moto.iam.exceptions import NotFoundException
-        from moto.iam.models import IAMBackend
-
-        remove_role = IAMBackend.remove_role_from_instance_profile
-
-        def remove_role_not_held(self, profile_name, role_name):
-            if _fidelity_on():
-                profile = self.get_instance_profile(profile_name)
-                if role_name not in [role.name for role in profile.roles]:
-                    raise NotFoundException("Role {0} cannot be found in instance profile {1}.".format(
-                        role_name, profile_name))
-            return remove_role(self, profile_name, role_name)
-
-        IAMBackend.remove_role_from_instance_profile = remove_role_not_held
-        LaunchTemplates.create_launch_template_version = create_version_once_per_token
-        InstanceResponse.run_instances = run_instances_with_every_profile
-        IamInstanceProfiles.describe_iam_instance_profile_associations = describe_with_max_results
-        IamInstanceProfileAssociationBackend.describe_iam_instance_profile_associations = describe_settling
-        IamInstanceProfileAssociationBackend.associate_iam_instance_profile = associate_atomically
-        IamInstanceProfileAssociationBackend.replace_iam_instance_profile_association = replace_with_new_id
-        IamInstanceProfileAssociationBackend.disassociate_iam_instance_profile = disassociate_atomically
-        _FIDELITY["patched"] = True
-
-
-@contextlib.contextmanager
-def aws_fidelity():
-    """The moto fixes above, on for the duration of the block (and for good once ``install`` ran)."""
-    _patch_moto()
-    with _PATCH_LOCK:
-        _FIDELITY["depth"] += 1
-    try:
-        yield
-    finally:
-        with _PATCH_LOCK:
-            _FIDELITY["depth"] -= 1
-
-
 # ---- registration ---------------------------------------------------------------------------
 
 
@@ -835,12 +706,8 @@ def fault_proxy(sandbox):
 
 
 def install(sandbox):
-    """Register the proxy and the propagation fault (inert until configured or armed) and turn
-    the moto fixes on for good."""
-    _patch_moto()
-    _FIDELITY["permanent"] = True
+    """Register the proxy and the propagation fault (inert until configured or armed). The moto
+    fixes are ``moto_fixes.install``'s."""
     fault = propagation_fault(sandbox)
     fault_proxy(sandbox)
-    if forget_client_tokens not in sandbox.app.reset_hooks:
-        sandbox.app.reset_hooks.append(forget_client_tokens)
     return fault

@@ -14,19 +14,68 @@ the sandbox's API on every request (so the sandbox's extensions apply):
 * ``iam/info`` and ``iam/security-credentials/<role>`` from the instance's *current*
   association (DescribeIamInstanceProfileAssociations, then the profile and its role through
   IAM), with credentials minted by STS AssumeRole on that role (session name: the instance
-  id). A role whose trust policy does not let EC2 in gets what EC2 gives: the
-  ``AssumeRoleUnauthorizedAccess`` error document and no credentials. A deleted profile gives
-  ``InstanceProfileNotFound``; no association at all, a 404 for the whole ``iam/`` subtree;
-* a propagation delay: after the association changes, the instance keeps serving what it
+  id); no association at all, a 404 for the whole ``iam/`` subtree;
+* a role whose trust policy does not let EC2 in: ``iam/info`` still answers ``Success`` with
+  the profile's ARN and id, the role is listed under ``iam/security-credentials/``, and only
+  its credentials document refuses: ``{"Code": "AssumeRoleUnauthorizedAccess", "Message":
+  "EC2 cannot assume the role <name>.  Please see documentation at <url>.", "LastUpdated"}``.
+  The IAM user guide, "Troubleshoot IAM and Amazon EC2"
+  (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_iam-ec2.html, section "The
+  iam/security-credentials/[role-name] document indicates "Code":"AssumeRoleUnauthorizedAccess"")
+  puts the refusal in the credentials document; real documents of that shape (that Message,
+  two spaces before "Please") are quoted in public pages, e.g. the OctopusDeploy/docs AWS
+  troubleshooting page (AWS-LOGIN-ERROR-0001) and aws/aws-cli#2060. What ``iam/info`` says
+  then is not published: our reading, the stricter one, is ``Success`` (a client that reads
+  only ``iam/info`` must not learn of the refusal there);
+* a deleted profile (or one deleted and created again under the same name: another id):
+  ``iam/info`` answers ``{"Code": "InstanceProfileNotFound", "Message": "Instance Profile with
+  Id <id> cannot be found.  Please see documentation at <url>.", "LastUpdated"}`` (the same
+  guide, section "The iam/info document indicates "Code":"InstanceProfileNotFound"": "Amazon
+  EC2 can no longer provide credentials to your instance"; a real document of that shape,
+  LastUpdated 2024-06-20, is quoted in public troubleshooting notes, a GitHub-hosted "AWS IAM"
+  page whose repository the search index does not name). What ``iam/security-credentials/``
+  shows then is not published: our reading, no role listed and no credentials (404), at once;
+* credentials kept until EC2's next scheduled refresh. The instance serves what EC2 fetched at
+  its last refresh of the association (role name, credentials, or the refusal) until that
+  refresh's *rotation time*, whatever IAM says meanwhile: after the role inside the profile is
+  swapped (RemoveRoleFromInstanceProfile + AddRoleToInstanceProfile, association unchanged),
+  the old role stays listed, under its own name and path, with the old role's credentials
+  (minted by STS for the old role's ARN: GetCallerIdentity says the old role), until the
+  rotation; then the new role's. Likewise a role removed (the old role until the rotation,
+  then "Instance Profile does not contain a role."), a role added to an empty profile, and a
+  trust policy fixed: each shows at the next refresh. Sources, IAM user guide: "If the role in
+  the instance profile was replaced recently, your application will need to wait for the next
+  automatically scheduled credential rotation before credentials for your role become
+  available" (troubleshoot_iam-ec2.html#troubleshoot_iam-ec2_wrongrole; the same page says
+  "wait until the next scheduled refresh" after AddRoleToInstanceProfile and after
+  UpdateAssumeRolePolicy); "We do not recommend removing a role from an instance profile,
+  because there is a delay of up to one hour before this change takes effect" ("Use instance
+  profiles", id_roles_use_switch-role-ec2_instance-profiles.html); the IAM API reference of
+  AddRoleToInstanceProfile: "You must then wait for the change to appear across all of AWS
+  because of eventual consistency. To force the change, you must disassociate the instance
+  profile and then associate the instance profile". The schedule (``rotation_seconds=None``):
+  a refresh an hour (``ROTATION_INTERVAL``, the "up to one hour" above; the IAM guide also
+  tells applications to "get a refreshed set of credentials every hour"), and always
+  ``REFRESH_BEFORE`` seconds before the credentials expire (the EC2 user guide, "Retrieve
+  security credentials from instance metadata": "We make new credentials available at least
+  five minutes before the expiration of the old credentials"). ``rotation_seconds`` makes the
+  rotation come that many seconds after a refresh instead, and ``rotate()`` forces it now;
+  a deleted profile is not held (see above). The first request that reads ``iam/`` is the
+  instance's first refresh of an association;
+* a propagation delay: after the association changes (AssociateIamInstanceProfile,
+  ReplaceIamInstanceProfileAssociation, a new association), the instance keeps serving what it
   served before for ``propagation_delay`` seconds (counted from the first request that sees
-  the change), as a real instance takes a few seconds to show a new profile.
+  the change), as a real instance takes a few seconds to show a new profile; the new
+  association is then refreshed at once (the documented way to force a role change).
 
 ``ImdsFleet`` (``sandbox.imds``) starts one emulator per instance id and stops them all; it
 also serves a control API for processes that do not share this one's memory (``make demo``,
 playbooks)::
 
     GET    $URL/_sandbox/imds                 the running emulators
-    POST   $URL/_sandbox/imds/<instance-id>   start one (JSON body: propagation_delay, v1_only, hops)
+    POST   $URL/_sandbox/imds/<instance-id>   start one (JSON body: propagation_delay, v1_only, hops,
+                                              rotation_seconds: a number of seconds, or null for EC2's schedule)
+    POST   $URL/_sandbox/imds/<instance-id>/rotate   EC2's next scheduled refresh, now ({"rotated": n})
     GET    $URL/_sandbox/imds/<instance-id>   one emulator, with its request log
     DELETE $URL/_sandbox/imds/<instance-id>   stop one
     DELETE $URL/_sandbox/imds                 stop them all
@@ -62,6 +111,10 @@ MAX_TOKEN_TTL = 21600
 # What EC2 delivers: credentials valid for about six hours, refreshed well before they expire.
 CREDENTIALS_LIFETIME = 21600
 REFRESH_BEFORE = 900
+# EC2's scheduled refresh of what an instance serves under iam/: "a delay of up to one hour" for a
+# role change inside a profile (IAM user guide, "Use instance profiles"); see the module docstring.
+ROTATION_INTERVAL = 3600
+NO_ROLE_MESSAGE = "Instance Profile does not contain a role."
 TROUBLESHOOTING = ("https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_iam-ec2.html"
                    "#troubleshoot_iam-ec2_errors-info-doc")
 
@@ -110,6 +163,17 @@ def _header(headers, name):
             if key.lower() == lowered:
                 return item
     return value
+
+
+def _rotation_seconds(value):
+    """``rotation_seconds`` checked: None (EC2's own schedule) or a number of seconds, 0 or more."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0 \
+            or value == float("inf"):
+        raise ValueError("rotation_seconds: {0!r} is not a number of seconds (0 or more) or null (EC2's own "
+                         "schedule)".format(value))
+    return float(value)
 
 
 def _error_code(exc):
@@ -163,11 +227,15 @@ class ImdsEmulator:
     is refused with 403, as on a host whose metadata proxy knows only IMDSv1. ``hops``: how far
     the caller is from the instance (2 for a container on it); a token PUT from beyond the
     instance's ``HttpPutResponseHopLimit`` gets no answer, as its response would not get back.
-    ``clock`` (monotonic seconds) and ``now`` (aware UTC datetime) can be replaced in tests.
+    ``rotation_seconds``: seconds from one scheduled refresh of the role credentials to the next
+    (None: EC2's schedule, hourly and ``REFRESH_BEFORE`` before they expire); until then the
+    instance serves what it fetched, even after the role inside its profile changed. ``rotate()``
+    brings the next refresh forward to now. ``clock`` (monotonic seconds: tokens, propagation)
+    and ``now`` (aware UTC datetime: credentials and their rotation) can be replaced in tests.
     """
 
     def __init__(self, sandbox, instance_id, propagation_delay=0.0, v1_only=False, hops=1,
-                 host="127.0.0.1", port=0, clock=time.monotonic, now=_utcnow):
+                 host="127.0.0.1", port=0, clock=time.monotonic, now=_utcnow, rotation_seconds=None):
         if host not in _LOOPBACK:
             raise ValueError("the IMDS emulator only listens on loopback, not on {0}".format(host))
         self.sandbox = sandbox
@@ -175,6 +243,7 @@ class ImdsEmulator:
         self.propagation_delay = float(propagation_delay)
         self.v1_only = bool(v1_only)
         self.hops = int(hops)
+        self.rotation_seconds = _rotation_seconds(rotation_seconds)
         self.host = "127.0.0.1" if host == "localhost" else host
         self.port = port
         self.clock = clock
@@ -183,7 +252,9 @@ class ImdsEmulator:
         self.errors = []  # sandbox reads that failed (answered 503)
         self._lock = threading.RLock()
         self._tokens = {}
-        self._credentials = {}
+        self._credentials = {}  # every set EC2 fetched: (association id, access key id) -> minted
+        self._fetched = {}  # association -> what EC2 fetched at its last refresh, served until rotation
+        self._refresh_lock = threading.Lock()
         self._clients = {}
         self._account_id = None
         self._server = None
@@ -256,6 +327,7 @@ class ImdsEmulator:
             "propagation_delay": self.propagation_delay,
             "v1_only": self.v1_only,
             "hops": self.hops,
+            "rotation_seconds": self.rotation_seconds,
             "env": self.env(),
         }
 
@@ -310,50 +382,82 @@ class ImdsEmulator:
             return self._latest
         return self._served_before
 
+    # ---- what EC2 fetched for the instance: held until its rotation -----------------------
+    def rotate(self):
+        """EC2's next scheduled refresh, now: the next request under ``iam/`` gets what IAM says
+        now (the role the profile holds now, new credentials). Returns how many were due."""
+        with self._lock:
+            count = len(self._fetched)
+            self._fetched.clear()
+        return count
+
+    def rotation_due(self, fetched):
+        """When what EC2 fetched (a ``_fetched`` entry) is refreshed: ``rotation_seconds`` (else
+        ``ROTATION_INTERVAL``) after it was fetched, and never later than ``REFRESH_BEFORE``
+        seconds before its credentials expire."""
+        interval = ROTATION_INTERVAL if self.rotation_seconds is None else self.rotation_seconds
+        due = fetched["last_updated"] + datetime.timedelta(seconds=interval)
+        credentials = fetched.get("credentials")
+        if credentials is not None:
+            due = min(due, credentials["expiration"] - datetime.timedelta(seconds=REFRESH_BEFORE))
+        return due
+
     def _iam_state(self, association):
-        """What EC2 makes of an association: profile, role, and credentials or an error code."""
+        """What the instance serves for an association: what EC2 fetched at its last refresh
+        (profile, role, credentials or the refusal), until that refresh's rotation time; a
+        profile that no longer exists (or is another one by now) at once."""
         association_id, profile_arn, profile_id = association
-        state = {"profile_arn": profile_arn, "profile_id": profile_id, "role": None}
-        iam = self._client("iam")
         profile = None
         try:
-            profile = iam.get_instance_profile(InstanceProfileName=profile_arn.rsplit("/", 1)[-1])["InstanceProfile"]
+            profile = self._client("iam").get_instance_profile(
+                InstanceProfileName=profile_arn.rsplit("/", 1)[-1])["InstanceProfile"]
         except Exception as exc:  # pylint: disable=broad-except
             if _error_code(exc) != "NoSuchEntity":
                 raise
         if profile is None or profile.get("InstanceProfileId") != profile_id:
-            state.update(code="InstanceProfileNotFound",
-                         message="Instance Profile with Id {0} cannot be found.  Please see documentation at {1}."
-                         .format(profile_id, TROUBLESHOOTING))
-            return state
+            with self._lock:
+                self._fetched.pop(association, None)  # EC2 "can no longer provide credentials"
+            return {"profile_arn": profile_arn, "profile_id": profile_id, "role": None, "credentials": None,
+                    "code": "InstanceProfileNotFound", "last_updated": self.now(),
+                    "message": "Instance Profile with Id {0} cannot be found.  Please see documentation at {1}."
+                               .format(profile_id, TROUBLESHOOTING)}
+        with self._refresh_lock:  # one refresh at a time: concurrent requests see the same one
+            with self._lock:
+                fetched = self._fetched.get(association)
+            if fetched is not None and self.now() < self.rotation_due(fetched):
+                return fetched
+            fetched = self._fetch(association_id, profile_arn, profile)
+            with self._lock:
+                self._fetched[association] = fetched
+            return fetched
+
+    def _fetch(self, association_id, profile_arn, profile):
+        """One refresh, as EC2 does it: the role the profile holds now, and its credentials (STS
+        AssumeRole) when its trust policy lets EC2 in, else the refusal."""
+        fetched = {"profile_arn": profile_arn, "profile_id": profile["InstanceProfileId"], "role": None,
+                   "role_arn": None, "credentials": None, "code": "Success", "message": None,
+                   "last_updated": self.now()}
         roles = profile.get("Roles") or []
         if not roles:
-            state.update(code="Success", message="Instance Profile does not contain a role.")
-            return state
+            fetched["message"] = NO_ROLE_MESSAGE
+            return fetched
         role = roles[0]
-        state["role"] = role["RoleName"]
+        fetched.update(role=role["RoleName"], role_arn=role["Arn"])
         document = role.get("AssumeRolePolicyDocument")
         if not document:
-            document = iam.get_role(RoleName=role["RoleName"])["Role"].get("AssumeRolePolicyDocument")
+            document = self._client("iam").get_role(RoleName=role["RoleName"])["Role"].get("AssumeRolePolicyDocument")
         partition = role["Arn"].split(":")[1]
         if not analyse_trust(document, partition)["trusts_ec2"]:
-            state.update(code="AssumeRoleUnauthorizedAccess",
-                         message="EC2 cannot assume the role {0}.  Please see documentation at {1}."
-                         .format(role["RoleName"], TROUBLESHOOTING))
-            return state
-        state.update(code="Success", credentials=self._credentials_for(association_id, profile_id, role["Arn"]))
-        return state
-
-    def _credentials_for(self, association_id, profile_id, role_arn):
-        key = (association_id, profile_id, role_arn)
+            fetched.update(code="AssumeRoleUnauthorizedAccess",
+                           message="EC2 cannot assume the role {0}.  Please see documentation at {1}."
+                           .format(role["RoleName"], TROUBLESHOOTING))
+            return fetched
+        minted = self._mint(role["Arn"])
+        minted["role_arn"] = role["Arn"]
         with self._lock:
-            cached = self._credentials.get(key)
-            if cached and (cached["expiration"] - self.now()).total_seconds() > REFRESH_BEFORE:
-                return cached
-        minted = self._mint(role_arn)
-        with self._lock:
-            self._credentials[key] = minted
-        return minted
+            self._credentials[(association_id, minted["access_key_id"])] = minted
+        fetched.update(credentials=minted, last_updated=minted["last_updated"])
+        return fetched
 
     def _mint(self, role_arn):
         """STS AssumeRole on the role, session name the instance id, as EC2 does it.
@@ -504,19 +608,19 @@ class ImdsEmulator:
         return _page(404)
 
     def _iam(self, path, association):
-        state = self._iam_state(association)
         if path == "/latest/meta-data/iam":
             return _text("info\nsecurity-credentials/")
+        state = self._iam_state(association)
         if path == "/latest/meta-data/iam/info":
             return _document(self._info(state))
         if path == "/latest/meta-data/iam/security-credentials":
             return _text(state["role"]) if state["role"] else _page(404)
         prefix = "/latest/meta-data/iam/security-credentials/"
         if path.startswith(prefix) and state["role"] and path[len(prefix):] == state["role"]:
-            credentials = state.get("credentials")
-            if state["code"] != "Success" or credentials is None:
+            credentials = state["credentials"]
+            if credentials is None:  # the refusal is here, not in iam/info
                 return _document({"Code": state["code"], "Message": state["message"],
-                                  "LastUpdated": _timestamp(self.now())})
+                                  "LastUpdated": _timestamp(state["last_updated"])})
             return _document({
                 "Code": "Success",
                 "LastUpdated": _timestamp(credentials["last_updated"]),
@@ -528,17 +632,20 @@ class ImdsEmulator:
             })
         return _page(404)
 
-    def _info(self, state):
-        credentials = state.get("credentials")
-        if state["code"] != "Success":
-            return {"Code": state["code"], "Message": state["message"], "LastUpdated": _timestamp(self.now())}
+    @staticmethod
+    def _info(state):
+        """iam/info: the profile, Success even when EC2 cannot assume its role; only a profile
+        that is gone is an error here."""
+        if state["code"] == "InstanceProfileNotFound":
+            return {"Code": state["code"], "Message": state["message"],
+                    "LastUpdated": _timestamp(state["last_updated"])}
         info = {
             "Code": "Success",
-            "LastUpdated": _timestamp(credentials["last_updated"] if credentials else self.now()),
+            "LastUpdated": _timestamp(state["last_updated"]),
             "InstanceProfileArn": state["profile_arn"],
             "InstanceProfileId": state["profile_id"],
         }
-        if state.get("message"):
+        if state["role"] is None:
             info["Message"] = state["message"]
         return info
 
@@ -572,6 +679,8 @@ class ImdsFleet:
                 for name in ("propagation_delay", "v1_only", "hops"):
                     if name in options:
                         setattr(emulator, name, type(getattr(emulator, name))(options[name]))
+                if "rotation_seconds" in options:
+                    emulator.rotation_seconds = _rotation_seconds(options["rotation_seconds"])
                 return emulator
             emulator = ImdsEmulator(self.sandbox, instance_id, **options).start()
             self._emulators[instance_id] = emulator
@@ -614,7 +723,16 @@ class ImdsFleet:
 
     # ---- control API (for other processes) ----------------------------------------------
     def _control(self, method, path, body):
-        instance_id = path[len("/_sandbox/imds"):].strip("/")
+        instance_id, _slash, action = path[len("/_sandbox/imds"):].strip("/").partition("/")
+        if action:
+            if action != "rotate":
+                return 404, {"error": "no such control: /_sandbox/imds/<instance-id>/{0}".format(action)}
+            if method != "POST":
+                return 405, {"error": "use POST on /_sandbox/imds/<instance-id>/rotate"}
+            emulator = self.get(instance_id)
+            if emulator is None:
+                return 404, {"error": "no emulator for {0}".format(instance_id)}
+            return 200, {"rotated": emulator.rotate()}
         if not instance_id:
             if method == "GET":
                 return 200, {"emulators": [emulator.describe() for emulator in self]}
@@ -626,7 +744,7 @@ class ImdsFleet:
                 options = json.loads(body.decode("utf-8") or "{}") if body else {}
                 if not isinstance(options, dict):
                     raise ValueError("the body must be a JSON object")
-                unknown = sorted(set(options) - {"propagation_delay", "v1_only", "hops"})
+                unknown = sorted(set(options) - {"propagation_delay", "v1_only", "hops", "rotation_seconds"})
                 if unknown:
                     raise ValueError("unknown option(s): {0}".format(", ".join(unknown)))
                 return 200, self.start(instance_id, **options).describe()

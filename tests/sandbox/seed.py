@@ -13,12 +13,16 @@ def profile_arn(name):
     return "arn:aws:iam::{0}:instance-profile/{1}".format(ACCOUNT, name)
 
 
-def make_profile(sandbox, name):
-    """A role ``name`` that EC2 may assume, and the profile ``name`` that holds it."""
+def make_profile(sandbox, name, settled=False):
+    """A role ``name`` that EC2 may assume, and the profile ``name`` that holds it. EC2 does not
+    know a fresh profile for a moment (the sandbox's ``profile_propagation`` rule); ``settled``
+    makes it one EC2 already knows, as minutes after it was made."""
     iam = sandbox.client("iam")
     iam.create_role(RoleName=name, AssumeRolePolicyDocument=EC2_TRUST)
     iam.create_instance_profile(InstanceProfileName=name)
     iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    if settled:
+        sandbox.rules.settle(name)
 
 
 def launch(sandbox, count, instance_type="t3.micro"):
@@ -30,3 +34,55 @@ def launch(sandbox, count, instance_type="t3.micro"):
         reply = ec2.run_instances(ImageId=AMI, InstanceType=instance_type, MinCount=batch, MaxCount=batch)
         ids.extend(i["InstanceId"] for i in reply["Instances"])
     return sorted(ids)
+
+
+def wait_until(sandbox, instance_ids, states=("running", "stopped"), timeout=30.0):
+    """Wait, as a careful client does, until every instance is in one of ``states`` (the sandbox,
+    like EC2, shows pending and stopping for a moment); returns their states."""
+    import time
+
+    ec2 = sandbox.client("ec2")
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = {}
+        for start in range(0, len(instance_ids), 200):
+            reply = ec2.describe_instances(Filters=[{"Name": "instance-id",
+                                                     "Values": list(instance_ids[start:start + 200])}])
+            for reservation in reply["Reservations"]:
+                for instance in reservation["Instances"]:
+                    seen[instance["InstanceId"]] = instance["State"]["Name"]
+        if all(seen.get(i) in states for i in instance_ids):
+            return seen
+        if time.monotonic() > deadline:
+            raise AssertionError("instances still not {0} after {1} s: {2}".format(states, timeout, seen))
+        time.sleep(0.05)
+
+
+def launch_running(sandbox, count, instance_type="t3.micro"):
+    """``launch``, then wait until every instance runs."""
+    ids = launch(sandbox, count, instance_type)
+    wait_until(sandbox, ids, ("running",))
+    return ids
+
+
+def associate(sandbox, instance_id, profile_name, timeout=30.0):
+    """AssociateIamInstanceProfile as a careful client makes it: retried while EC2 does not know
+    the profile yet (the sandbox, like EC2, refuses a fresh profile for a moment)."""
+    import time
+
+    import botocore.exceptions
+
+    ec2 = sandbox.client("ec2")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return ec2.associate_iam_instance_profile(InstanceId=instance_id,
+                                                      IamInstanceProfile={"Name": profile_name})
+        except botocore.exceptions.ClientError as exc:
+            error = exc.response["Error"]
+            not_yet = (error["Code"] in ("InvalidParameterValue", "IncorrectState")
+                       and ("IAM Instance Profile" in error["Message"]
+                            or "InstanceIdentityProfileNotFound" in error["Message"]))
+            if not not_yet or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

@@ -1,8 +1,15 @@
 """The sandbox's fault-injection proxy (tests/sandbox/faults.py): what each kind of fault looks
-like to botocore, that runs are reproducible from the seed, scripted faults, the control API,
-the request log, and the moto fixes the reliability tests lean on."""
+like to botocore, that runs are reproducible from the seed, scripted faults and their presets (one
+per propagation form), the control API, the request log, and the moto fixes the reliability tests
+lean on (moto_fixes.py; their transitional states are tested in test_moto_fixes.py).
+
+The propagation faults are the subject here, not rules.py's propagation window: it is closed for
+every test of this module (``propagation_seconds`` 0). Instances are used once ``running``, as
+EC2 wants them for an association (rules.py).
+"""
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -19,6 +26,27 @@ from sandbox.faults import propagation_fault
 
 NO_RETRIES = botocore.config.Config(retries={"total_max_attempts": 1})
 AMI = "ami-1e749f67"
+
+
+@pytest.fixture(autouse=True)
+def no_propagation_window(sandbox):
+    with sandbox.rules.configured({"propagation_seconds": 0}):
+        yield
+
+
+def launch(sandbox, count=1, **kwargs):
+    """``count`` instances, once they are ``running`` (they are ``pending`` for a moment); their ids."""
+    ec2 = sandbox.client("ec2")
+    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=AMI, MinCount=count, MaxCount=count,
+                                                      **kwargs)["Instances"]]
+    deadline = time.monotonic() + 10
+    while True:
+        states = set(i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]
+                     for i in r["Instances"])
+        if states == {"running"}:
+            return ids
+        assert time.monotonic() < deadline, "instances still {0}".format(states)
+        time.sleep(0.02)
 
 
 def bare(sandbox, service):
@@ -208,7 +236,7 @@ def make_profile(sandbox, name):
 def test_the_first_k_attaches_of_a_fresh_profile_fail_as_ec2_fails(sandbox):
     make_profile(sandbox, "fresh")
     ec2 = bare(sandbox, "ec2")
-    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=AMI, MinCount=3, MaxCount=3)["Instances"]]
+    ids = launch(sandbox, 3)
     sandbox.faults.configure({"scripted": [{"preset": "propagation", "first": 2, "younger_than": 3600}]})
     by_name = failure(ec2.associate_iam_instance_profile, InstanceId=ids[0], IamInstanceProfile={"Name": "fresh"})
     assert by_name.response["Error"] == {
@@ -228,7 +256,7 @@ def test_the_first_k_attaches_of_a_fresh_profile_fail_as_ec2_fails(sandbox):
 def test_a_profile_older_than_t_is_known_to_ec2(sandbox):
     make_profile(sandbox, "settled")
     ec2 = bare(sandbox, "ec2")
-    instance_id = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    instance_id = launch(sandbox)[0]
     sandbox.faults.configure({"scripted": [{"preset": "propagation", "first": 5, "younger_than": 0}]})
     ec2.associate_iam_instance_profile(InstanceId=instance_id, IamInstanceProfile={"Name": "settled"})
     assert sandbox.faults.injected_total() == 0
@@ -238,7 +266,7 @@ def test_scripted_faults_count_per_profile_and_can_name_one(sandbox):
     for name in ("a", "b"):
         make_profile(sandbox, name)
     ec2 = bare(sandbox, "ec2")
-    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=AMI, MinCount=2, MaxCount=2)["Instances"]]
+    ids = launch(sandbox, 2)
     sandbox.faults.configure({"scripted": [ScriptedFault.propagation(first=1, profile="b")]})
     ec2.associate_iam_instance_profile(InstanceId=ids[0], IamInstanceProfile={"Name": "a"})
     failure(ec2.associate_iam_instance_profile, InstanceId=ids[1], IamInstanceProfile={"Name": "b"})
@@ -259,7 +287,7 @@ def test_a_scripted_fault_with_any_code(sandbox):
 def test_propagation_fault_keeps_its_api_and_is_marked_in_the_log(sandbox):
     make_profile(sandbox, "armed")
     ec2 = bare(sandbox, "ec2")
-    instance_id = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    instance_id = launch(sandbox)[0]
     fault = propagation_fault(sandbox)
     fault.arm("armed", 1)
     assert fault.remaining("armed") == 1
@@ -267,6 +295,87 @@ def test_propagation_fault_keeps_its_api_and_is_marked_in_the_log(sandbox):
     ec2.associate_iam_instance_profile(InstanceId=instance_id, IamInstanceProfile={"Name": "armed"})
     assert fault.injected == 1 and fault.remaining("armed") == 0
     assert sandbox.calls("ec2", "AssociateIamInstanceProfile")[0]["injected"] == "propagation"
+
+
+ARN = "arn:aws:iam::123456789012:instance-profile/{0}"
+# preset -> (code, message) EC2 answers for a profile named "p" by name
+PRESET_ANSWERS = {
+    "propagation": ("InvalidParameterValue",
+                    "Value (p) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"),
+    "no_roles": ("InvalidParameterValue",
+                 'IAM Instance Profile "arn:aws:iam::123456789012:instance-profile/p" has no associated IAM Roles'),
+    "identity_profile_not_found": ("IncorrectState",
+                                   "ResultDetail: { Code=InstanceIdentityProfileNotFound, Message=InstanceIdentity"
+                                   "Profile not found for the key: 123456789012/p }"),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_ANSWERS))
+def test_each_preset_answers_as_ec2_does_in_its_form(sandbox, preset):
+    make_profile(sandbox, "p")
+    ec2 = bare(sandbox, "ec2")
+    instance_id = launch(sandbox)[0]
+    sandbox.faults.configure({"scripted": [{"preset": preset, "first": 1}]})
+    error = failure(ec2.associate_iam_instance_profile, InstanceId=instance_id, IamInstanceProfile={"Name": "p"})
+    code, message = PRESET_ANSWERS[preset]
+    assert error.response["Error"] == {"Code": code, "Message": message}
+    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    ec2.associate_iam_instance_profile(InstanceId=instance_id, IamInstanceProfile={"Name": "p"})
+    assert sandbox.faults.status()["injected_by_kind"] == {"scripted:" + preset: 1}
+    entry = sandbox.faults.status()["scripted"][0]
+    assert (entry["preset"], entry["code"], entry["status"], entry["injected"]) == (preset, None, None, {"p": 1})
+
+
+def test_a_preset_named_by_arn_names_the_arn(sandbox):
+    make_profile(sandbox, "p")
+    instance_id = launch(sandbox)[0]
+    sandbox.faults.configure({"scripted": [{"preset": "no_roles", "first": 1},
+                                           {"preset": "propagation", "first": 1}]})
+    ec2 = bare(sandbox, "ec2")
+    by_arn = {"Arn": ARN.format("p")}
+    first = failure(ec2.associate_iam_instance_profile, InstanceId=instance_id, IamInstanceProfile=by_arn)
+    assert first.response["Error"]["Message"] == 'IAM Instance Profile "{0}" has no associated IAM Roles'.format(
+        ARN.format("p"))
+    second = failure(ec2.associate_iam_instance_profile, InstanceId=instance_id, IamInstanceProfile=by_arn)
+    assert second.response["Error"]["Message"] == (
+        "Value ({0}) for parameter iamInstanceProfile.arn is invalid. Invalid IAM Instance Profile ARN".format(
+            ARN.format("p")))
+
+
+def test_a_preset_on_run_instances(sandbox):
+    make_profile(sandbox, "p")
+    ScriptedFault.propagation(first=1, preset="no_roles", actions=["RunInstances"])  # the Python way, checked
+    sandbox.faults.configure({"scripted": [ScriptedFault.propagation(first=1, preset="no_roles",
+                                                                     actions=["RunInstances"])]})
+    ec2 = bare(sandbox, "ec2")
+    error = failure(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, IamInstanceProfile={"Name": "p"})
+    assert error.response["Error"] == {"Code": "InvalidParameterValue", "Message": PRESET_ANSWERS["no_roles"][1]}
+    assert ec2.describe_instances()["Reservations"] == []  # refused: nothing launched
+    ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, IamInstanceProfile={"Name": "p"})
+
+
+@pytest.mark.parametrize("form, kind", [("invalid_profile", "propagation"), ("no_roles", "propagation:no_roles"),
+                                        ("identity_profile_not_found", "propagation:identity_profile_not_found")])
+def test_the_propagation_fault_fails_in_the_form_it_was_armed_with(sandbox, form, kind):
+    make_profile(sandbox, "p")
+    ec2 = bare(sandbox, "ec2")
+    instance_id = launch(sandbox)[0]
+    fault = propagation_fault(sandbox)
+    fault.arm("p", 2, form=form)
+    assert fault.form("p") == form and fault.armed() == {"p": 2}
+    preset = "propagation" if form == "invalid_profile" else form
+    for _attempt in range(2):
+        error = failure(ec2.associate_iam_instance_profile, InstanceId=instance_id, IamInstanceProfile={"Name": "p"})
+        assert (error.response["Error"]["Code"], error.response["Error"]["Message"]) == PRESET_ANSWERS[preset]
+    ec2.associate_iam_instance_profile(InstanceId=instance_id, IamInstanceProfile={"Name": "p"})
+    assert [c.get("injected") for c in sandbox.calls("ec2", "AssociateIamInstanceProfile")] == [kind, kind, None]
+
+
+def test_the_propagation_fault_refuses_an_unknown_form(sandbox):
+    with pytest.raises(ValueError, match="form 'later' unknown; known: invalid_profile, no_roles, "
+                                         "identity_profile_not_found"):
+        propagation_fault(sandbox).arm("p", 1, form="later")
+    assert propagation_fault(sandbox).armed() == {}
 
 
 # ---- configuration, control API, reset -------------------------------------------------------
@@ -301,7 +410,11 @@ def test_the_control_api_configures_reports_and_clears(sandbox):
     ({"rules": [{"rate": 2}]}, "rate: 2 is out of range"),
     ({"rules": [{"rate": 0.5, "kinds": ["Meteor"]}]}, "kinds: Meteor unknown"),
     ({"rules": [{"rate": 0.5, "colour": "red"}]}, "unknown key(s) colour"),
-    ({"scripted": [{"first": 1}]}, "give a code (or preset: propagation)"),
+    ({"scripted": [{"first": 1}]}, "give a code (or a preset: propagation, no_roles, identity_profile_not_found)"),
+    ({"scripted": [{"preset": "stale"}]}, "preset 'stale' unknown; the presets are propagation, no_roles, "
+                                          "identity_profile_not_found"),
+    ({"scripted": [{"preset": "no_roles", "code": "Other"}]}, "preset no_roles answers what EC2 answers; drop code"),
+    ({"scripted": [{"preset": "no_roles", "service": "iam"}]}, "its service is ec2, not iam"),
     ({"propagation": {"web": "two"}}, "propagation: give {profile name: number of failures}"),
     ({"chaos": True}, "unknown key(s) chaos"),
 ])
@@ -343,8 +456,7 @@ def test_parallel_attaches_of_one_instance_give_one_association(sandbox):
     from concurrent.futures import ThreadPoolExecutor
 
     make_profile(sandbox, "race")
-    ec2 = sandbox.client("ec2")
-    instance_id = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    instance_id = launch(sandbox)[0]
 
     def attach(_number):
         try:
@@ -382,7 +494,7 @@ def test_removing_a_role_the_profile_does_not_hold_is_no_such_entity(sandbox):
 def test_associations_can_show_associating_for_a_few_reads(sandbox):
     make_profile(sandbox, "slowly")
     ec2 = sandbox.client("ec2")
-    instance_id = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    instance_id = launch(sandbox)[0]
     sandbox.faults.configure({"associating_reads": 2})
     answer = ec2.associate_iam_instance_profile(InstanceId=instance_id, IamInstanceProfile={"Name": "slowly"})
     assert answer["IamInstanceProfileAssociation"]["State"] == "associating"

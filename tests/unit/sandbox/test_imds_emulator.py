@@ -7,11 +7,15 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.request
 
 import boto3
 import pytest
 
+from sandbox.imds import REFRESH_BEFORE
+from sandbox.imds import ROTATION_INTERVAL
+from sandbox.imds import TROUBLESHOOTING
 from sandbox.imds import ImdsEmulator
 from sandbox.imds import iam_enforcement
 from sandbox.imds import iam_enforcement_enabled
@@ -24,6 +28,8 @@ S3_READ = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["s3:ListAllMyBuckets", "s3:ListBucket", "s3:GetObject"], "Resource": "*"}]}
 TTL = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN = "X-aws-ec2-metadata-token"
+LISTING = "/latest/meta-data/iam/security-credentials/"
+INFO = "/latest/meta-data/iam/info"
 
 
 class Clock:
@@ -32,6 +38,19 @@ class Clock:
 
     def __call__(self):
         return self.now
+
+
+class Now:
+    """A replaceable ``now`` for the emulator: wall-clock time that moves only when told."""
+
+    def __init__(self):
+        self.moment = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+    def __call__(self):
+        return self.moment
+
+    def advance(self, seconds):
+        self.moment += datetime.timedelta(seconds=seconds)
 
 
 def make_profile(sandbox, name, role=None, trust=None, policy=None):
@@ -87,6 +106,56 @@ def document(emulator, path, token=None):
     status, body = get(emulator, path, token)
     assert status == 200, (status, body)
     return json.loads(body)
+
+
+def served(emulator, path):
+    """(status, body) straight from ``respond`` (no HTTP): for emulators driven by a fake ``now``."""
+    status, _headers, body = emulator.respond("GET", path, {})
+    return status, body
+
+
+def served_document(emulator, path):
+    status, body = served(emulator, path)
+    assert status == 200, (status, body)
+    return json.loads(body)
+
+
+def caller_of(sandbox, credentials):
+    """STS GetCallerIdentity against the sandbox, with credentials an instance was served."""
+    sts = boto3.client("sts", endpoint_url=sandbox.url, region_name=sandbox.REGION,
+                       aws_access_key_id=credentials["AccessKeyId"],
+                       aws_secret_access_key=credentials["SecretAccessKey"],
+                       aws_session_token=credentials["Token"])
+    return sts.get_caller_identity()["Arn"]
+
+
+def create_role(sandbox, name, trust=None):
+    sandbox.client("iam").create_role(RoleName=name,
+                                      AssumeRolePolicyDocument=json.dumps(TRUST_EC2 if trust is None else trust))
+
+
+def swap_role(sandbox, profile, old, new):
+    """The role inside a profile replaced, the association left alone."""
+    iam = sandbox.client("iam")
+    iam.remove_role_from_instance_profile(InstanceProfileName=profile, RoleName=old)
+    iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=new)
+
+
+@pytest.fixture(autouse=True)
+def plain_ec2_timing(sandbox):
+    """These tests are about the metadata service, not about EC2's own delays: here the sandbox's
+    ``profile_propagation`` window is closed (tests/sandbox/rules.py: RunInstances, Associate and
+    Replace refused for a while after a profile is created or given a role), and instances and
+    associations settle at once (tests/sandbox/moto_fixes.py: ``pending``, ``associating``)."""
+    rules = getattr(sandbox, "rules", None)
+    if rules is not None:
+        rules.configure({"propagation_seconds": 0})
+    transitions = getattr(sandbox, "transitions", None)
+    if transitions is None:
+        yield
+        return
+    with transitions.instant():
+        yield
 
 
 @pytest.fixture
@@ -252,29 +321,56 @@ def test_iam_info_and_credentials_of_the_associated_profile(sandbox, imds):
     assert again["AccessKeyId"] == credentials["AccessKeyId"]
 
 
-def test_a_role_that_does_not_trust_ec2_gets_no_credentials(sandbox, imds, monkeypatch):
-    make_profile(sandbox, "lambda-only", trust=TRUST_LAMBDA)
+def test_a_role_ec2_cannot_assume_is_refused_in_its_credentials_document_not_in_iam_info(sandbox, imds,
+                                                                                      monkeypatch):
+    profile = make_profile(sandbox, "lambda-only", trust=TRUST_LAMBDA)
     emulator = imds(launch(sandbox, "lambda-only"))
     monkeypatch.setattr(emulator, "_mint", lambda role_arn: pytest.fail("EC2 must not get credentials"))
     token = token_of(emulator)
-    info = document(emulator, "/latest/meta-data/iam/info", token)
-    assert info["Code"] == "AssumeRoleUnauthorizedAccess"
-    assert info["Message"].startswith("EC2 cannot assume the role lambda-only.")
-    assert "InstanceProfileArn" not in info
-    assert get(emulator, "/latest/meta-data/iam/security-credentials/", token) == (200, "lambda-only")
-    refused = document(emulator, "/latest/meta-data/iam/security-credentials/lambda-only", token)
+    info = document(emulator, INFO, token)
+    assert info == {"Code": "Success", "LastUpdated": info["LastUpdated"], "InstanceProfileArn": profile["Arn"],
+                    "InstanceProfileId": profile["InstanceProfileId"]}
+    assert list(info) == ["Code", "LastUpdated", "InstanceProfileArn", "InstanceProfileId"]
+    assert get(emulator, LISTING, token) == (200, "lambda-only")
+    refused = document(emulator, LISTING + "lambda-only", token)
+    assert list(refused) == ["Code", "Message", "LastUpdated"]
     assert refused["Code"] == "AssumeRoleUnauthorizedAccess"
-    assert set(refused) == {"Code", "Message", "LastUpdated"}
+    assert refused["Message"] == ("EC2 cannot assume the role lambda-only.  Please see documentation at "
+                                  "https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_iam-ec2.html"
+                                  "#troubleshoot_iam-ec2_errors-info-doc.")
+    assert refused["LastUpdated"] == info["LastUpdated"]  # the refresh that was refused
+    assert not emulator._credentials  # pylint: disable=protected-access
+
+
+def test_a_trust_policy_fixed_shows_at_the_next_refresh(sandbox):
+    make_profile(sandbox, "web-app", trust=TRUST_LAMBDA)
+    emulator = ImdsEmulator(sandbox, launch(sandbox, "web-app"), now=Now())
+    assert served_document(emulator, LISTING + "web-app")["Code"] == "AssumeRoleUnauthorizedAccess"
+    sandbox.client("iam").update_assume_role_policy(RoleName="web-app", PolicyDocument=json.dumps(TRUST_EC2))
+    # "Your application will need to wait until the next automatically scheduled refresh"
+    assert served_document(emulator, LISTING + "web-app")["Code"] == "AssumeRoleUnauthorizedAccess"
+    assert emulator.rotate() == 1
+    assert served_document(emulator, LISTING + "web-app")["Code"] == "Success"
 
 
 def test_a_deleted_profile_is_instance_profile_not_found(sandbox, imds):
     make_profile(sandbox, "web-app")
     emulator = imds(launch(sandbox, "web-app"))
     iam = sandbox.client("iam")
+    token = token_of(emulator)
+    assert document(emulator, LISTING + "web-app", token)["Code"] == "Success"  # served once
+    profile_id = iam.get_instance_profile(InstanceProfileName="web-app")["InstanceProfile"]["InstanceProfileId"]
     iam.remove_role_from_instance_profile(InstanceProfileName="web-app", RoleName="web-app")
     iam.delete_instance_profile(InstanceProfileName="web-app")
-    info = document(emulator, "/latest/meta-data/iam/info", token_of(emulator))
+    info = document(emulator, INFO, token)
+    assert list(info) == ["Code", "Message", "LastUpdated"]
     assert info["Code"] == "InstanceProfileNotFound"
+    assert info["Message"] == "Instance Profile with Id {0} cannot be found.  Please see documentation at {1}.".format(
+        profile_id, TROUBLESHOOTING)
+    assert TROUBLESHOOTING.endswith("troubleshoot_iam-ec2.html#troubleshoot_iam-ec2_errors-info-doc")
+    # EC2 "can no longer provide credentials": none listed, none served, at once (our reading)
+    assert get(emulator, LISTING, token)[0] == 404
+    assert get(emulator, LISTING + "web-app", token)[0] == 404
     # ... and one created again under the same name is another profile (another id)
     iam.create_instance_profile(InstanceProfileName="web-app")
     iam.add_role_to_instance_profile(InstanceProfileName="web-app", RoleName="web-app")
@@ -290,6 +386,112 @@ def test_a_profile_without_role_lists_no_role(sandbox, imds):
     assert info["Code"] == "Success"
     assert info["Message"] == "Instance Profile does not contain a role."
     assert get(emulator, "/latest/meta-data/iam/security-credentials/", token)[0] == 404
+
+
+def test_a_role_swapped_inside_the_profile_is_served_as_the_old_role_until_rotation(sandbox):
+    now = Now()
+    profile = make_profile(sandbox, "web-app", role="old-role")
+    create_role(sandbox, "new-role")
+    instance_id = launch(sandbox, "web-app")
+    emulator = ImdsEmulator(sandbox, instance_id, now=now, rotation_seconds=60)
+    assert served(emulator, LISTING) == (200, "old-role")
+    first = served_document(emulator, LISTING + "old-role")
+    assert caller_of(sandbox, first) == "arn:aws:sts::123456789012:assumed-role/old-role/" + instance_id
+
+    swap_role(sandbox, "web-app", "old-role", "new-role")
+    now.advance(59)
+    # the old role, under its own name and path, with the same credentials: those STS minted for it
+    assert served(emulator, LISTING) == (200, "old-role")
+    assert served(emulator, LISTING + "new-role")[0] == 404
+    kept = served_document(emulator, LISTING + "old-role")
+    assert kept == first
+    assert caller_of(sandbox, kept) == "arn:aws:sts::123456789012:assumed-role/old-role/" + instance_id
+    info = served_document(emulator, INFO)
+    assert (info["Code"], info["InstanceProfileArn"], info["LastUpdated"]) == ("Success", profile["Arn"],
+                                                                                first["LastUpdated"])
+
+    now.advance(1)  # the rotation: the role the profile holds now, new credentials
+    assert served(emulator, LISTING) == (200, "new-role")
+    assert served(emulator, LISTING + "old-role")[0] == 404
+    fresh = served_document(emulator, LISTING + "new-role")
+    assert fresh["AccessKeyId"] != first["AccessKeyId"]
+    assert fresh["LastUpdated"] == now.moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert caller_of(sandbox, fresh) == "arn:aws:sts::123456789012:assumed-role/new-role/" + instance_id
+    assert served_document(emulator, INFO)["LastUpdated"] == fresh["LastUpdated"]
+
+
+def test_ec2s_own_schedule_refreshes_hourly_and_before_expiry(sandbox):
+    now = Now()
+    make_profile(sandbox, "web-app", role="old-role")
+    create_role(sandbox, "new-role")
+    emulator = ImdsEmulator(sandbox, launch(sandbox, "web-app"), now=now)
+    assert emulator.rotation_seconds is None
+    first = served_document(emulator, LISTING + "old-role")
+    swap_role(sandbox, "web-app", "old-role", "new-role")
+    now.advance(ROTATION_INTERVAL - 1)
+    assert served(emulator, LISTING) == (200, "old-role")
+    assert served_document(emulator, LISTING + "old-role")["AccessKeyId"] == first["AccessKeyId"]
+    now.advance(1)
+    assert served(emulator, LISTING) == (200, "new-role")
+    # however long rotation_seconds is, credentials are refreshed REFRESH_BEFORE before they expire
+    emulator.rotation_seconds = 10 * 86400
+    fetched = next(iter(emulator._fetched.values()))  # pylint: disable=protected-access
+    expiration = fetched["credentials"]["expiration"]
+    assert emulator.rotation_due(fetched) == expiration - datetime.timedelta(seconds=REFRESH_BEFORE)
+
+
+def test_rotate_forces_the_refresh(sandbox, imds):
+    make_profile(sandbox, "web-app", role="old-role")
+    create_role(sandbox, "new-role")
+    instance_id = launch(sandbox, "web-app", HttpTokens="required")
+    emulator = imds(instance_id)
+    token = token_of(emulator)
+    old = document(emulator, LISTING + "old-role", token)
+    swap_role(sandbox, "web-app", "old-role", "new-role")
+    assert get(emulator, LISTING, token) == (200, "old-role")
+    assert emulator.rotate() == 1
+    assert get(emulator, LISTING, token) == (200, "new-role")
+    new = document(emulator, LISTING + "new-role", token)
+    assert new["AccessKeyId"] != old["AccessKeyId"]
+    assert caller_of(sandbox, new) == "arn:aws:sts::123456789012:assumed-role/new-role/" + instance_id
+    assert caller_of(sandbox, old) == "arn:aws:sts::123456789012:assumed-role/old-role/" + instance_id
+
+
+def test_rotation_seconds_in_real_time(sandbox, imds):
+    make_profile(sandbox, "web-app", role="old-role")
+    create_role(sandbox, "new-role")
+    emulator = imds(launch(sandbox, "web-app"), rotation_seconds=0.5)
+    assert get(emulator, LISTING) == (200, "old-role")
+    swap_role(sandbox, "web-app", "old-role", "new-role")
+    assert get(emulator, LISTING) == (200, "old-role")
+    time.sleep(0.6)
+    assert get(emulator, LISTING) == (200, "new-role")
+
+
+def test_a_role_removed_stays_until_rotation_then_none(sandbox):
+    now = Now()
+    make_profile(sandbox, "web-app")
+    emulator = ImdsEmulator(sandbox, launch(sandbox, "web-app"), now=now, rotation_seconds=30)
+    first = served_document(emulator, LISTING + "web-app")
+    sandbox.client("iam").remove_role_from_instance_profile(InstanceProfileName="web-app", RoleName="web-app")
+    now.advance(29)
+    assert served_document(emulator, LISTING + "web-app") == first
+    assert "Message" not in served_document(emulator, INFO)
+    now.advance(1)
+    assert served(emulator, LISTING)[0] == 404
+    assert served_document(emulator, INFO)["Message"] == "Instance Profile does not contain a role."
+    # ... and a role added to the empty profile shows at the next refresh, not before
+    sandbox.client("iam").add_role_to_instance_profile(InstanceProfileName="web-app", RoleName="web-app")
+    now.advance(29)
+    assert served(emulator, LISTING)[0] == 404
+    now.advance(1)
+    assert served(emulator, LISTING) == (200, "web-app")
+
+
+@pytest.mark.parametrize("value", [-1, "soon", True, float("inf"), float("nan")])
+def test_rotation_seconds_must_be_seconds(sandbox, value):
+    with pytest.raises(ValueError, match="rotation_seconds"):
+        ImdsEmulator(sandbox, "i-0123456789abcdef0", rotation_seconds=value)
 
 
 def test_a_new_association_shows_after_the_propagation_delay(sandbox):
@@ -444,6 +646,27 @@ def test_control_api_starts_lists_and_stops_emulators(sandbox):
     assert control(sandbox, "GET", "/_sandbox/imds/" + first)[0] == 404
     assert control(sandbox, "DELETE", "/_sandbox/imds") == (200, {"stopped": 1})
     assert len(sandbox.imds) == 0
+
+
+def test_control_api_sets_rotation_and_rotates(sandbox):
+    make_profile(sandbox, "web-app", role="old-role")
+    create_role(sandbox, "new-role")
+    instance_id = launch(sandbox, "web-app")
+    status, started = control(sandbox, "POST", "/_sandbox/imds/" + instance_id, {"rotation_seconds": 600})
+    assert (status, started["rotation_seconds"]) == (200, 600)
+    emulator = sandbox.imds.get(instance_id)
+    assert get(emulator, LISTING) == (200, "old-role")
+    swap_role(sandbox, "web-app", "old-role", "new-role")
+    assert get(emulator, LISTING) == (200, "old-role")
+    assert control(sandbox, "POST", "/_sandbox/imds/" + instance_id + "/rotate") == (200, {"rotated": 1})
+    assert get(emulator, LISTING) == (200, "new-role")
+    assert control(sandbox, "POST", "/_sandbox/imds/" + instance_id, {"rotation_seconds": None})[1][
+        "rotation_seconds"] is None
+    status, body = control(sandbox, "POST", "/_sandbox/imds/" + instance_id, {"rotation_seconds": -3})
+    assert status == 400 and "rotation_seconds" in body["error"]
+    assert control(sandbox, "GET", "/_sandbox/imds/" + instance_id + "/rotate")[0] == 405
+    assert control(sandbox, "POST", "/_sandbox/imds/i-0123456789abcdef0/rotate")[0] == 404
+    assert control(sandbox, "POST", "/_sandbox/imds/" + instance_id + "/spin")[0] == 404
 
 
 def test_control_api_refuses_unknown_instances_and_options(sandbox):

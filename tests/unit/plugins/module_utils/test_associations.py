@@ -420,3 +420,100 @@ def test_detach_everything_that_finds_another_profile_attached_meanwhile_detache
     assert [c for c in ec2.calls if c[0] == "disassociate"] == [("disassociate", "iip-assoc-a"),
                                                                 ("disassociate", "iip-assoc-b")]
     assert ec2.associations == {}
+
+
+# ---- EC2's rules: stopped swaps, every propagation form, a profile deleted while waiting ---------
+
+
+class FakeIAM:
+    """GetInstanceProfile: the profile while ``exists``, then NoSuchEntity."""
+
+    def __init__(self, exists=True):
+        self.exists = exists
+        self.calls = 0
+
+    def get_instance_profile(self, InstanceProfileName):
+        self.calls += 1
+        if not self.exists:
+            raise ClientError({"Error": {"Code": "NoSuchEntity", "Message": "Instance Profile {0} cannot be found."
+                                         .format(InstanceProfileName)}}, "GetInstanceProfile")
+        return {"InstanceProfile": dict(PROFILE)}
+
+
+def stopped_swap_steps(*ids):
+    current = dict((i, cur(P_OTHER, "iip-assoc-" + i)) for i in ids)
+    return A.plan(list(ids), current, "present", P1, instance_states=dict((i, "stopped") for i in ids))
+
+
+def test_a_stopped_instance_is_swapped_by_detach_wait_attach_and_never_by_replace():
+    fake = FakeTime()
+    ec2 = ScriptedEC2(associations={"i-1": assoc("i-1", P_OTHER, association_id="iip-assoc-i-1")})
+    done, failures = apply(ec2, fake, stopped_swap_steps("i-1"))
+    assert failures == []
+    assert [c for c in ec2.calls if c[0] != "describe"] == [("disassociate", "iip-assoc-i-1"), ("associate", "i-1")]
+    assert ("describe", ("i-1",)) in ec2.calls  # waited until the old association was gone
+    assert done[0][1]["IamInstanceProfile"]["Arn"] == P1 and done[0][0]["action"] == "replaced"
+
+
+def test_a_stopped_swap_whose_attach_fails_puts_the_old_profile_back():
+    fake = FakeTime()
+    refused = client_error("UnauthorizedOperation", "You are not authorized to perform this operation.")
+    ec2 = ScriptedEC2(associations={"i-1": assoc("i-1", P_OTHER, association_id="iip-assoc-i-1")},
+                      fail={("associate", "i-1"): [refused]})
+    done, failures = apply(ec2, fake, stopped_swap_steps("i-1"))
+    assert done == [] and failures[0][1] is refused
+    assert ec2.associations["i-1"]["IamInstanceProfile"]["Arn"] == P_OTHER  # attached again
+    sentence = A._failure_sentence(failures[0][0], refused, PROFILE, 120)  # pylint: disable=protected-access
+    assert "'batch' was attached to it again" in sentence and "UnauthorizedOperation" in sentence
+
+
+def test_a_replace_that_finds_the_instance_stopped_meanwhile_swaps_it_the_stopped_way():
+    fake = FakeTime()
+    not_active = client_error("IncorrectState", "The association iip-assoc-i-1 is not the active association",
+                              "ReplaceIamInstanceProfileAssociation")
+    ec2 = ScriptedEC2(associations={"i-1": assoc("i-1", P_OTHER, association_id="iip-assoc-i-1")},
+                      fail={("replace", "iip-assoc-i-1"): [not_active]})
+    ec2.states = {"i-1": "stopped"}
+    steps = A.plan(["i-1"], {"i-1": cur(P_OTHER, "iip-assoc-i-1")}, "present", P1)
+    done, failures = apply(ec2, fake, steps)
+    assert failures == []
+    assert [c[0] for c in ec2.calls if c[0] != "describe"] == ["replace", "disassociate", "associate"]
+
+
+@pytest.mark.parametrize("error", [
+    client_error("InvalidParameterValue", 'IAM Instance Profile "{0}" has no associated IAM Roles'.format(P1)),
+    client_error("IncorrectState", "ResultDetail: { Code=InstanceIdentityProfileNotFound, Message="
+                                   "InstanceIdentityProfile not found for the key: 123456789012/web }"),
+    propagation_error(),
+])
+def test_every_propagation_form_is_retried_as_not_yet(error):
+    fake = FakeTime()
+    ec2 = ScriptedEC2(fail={("associate", "i-1"): [error, error]})
+    iam = FakeIAM()
+    done, failures = apply(ec2, fake, A.plan(["i-1"], {}, "present", P1), iam=iam)
+    assert failures == [] and len(done) == 1
+    assert [c for c in ec2.calls if c[0] == "associate"] == [("associate", "i-1")] * 3
+    assert iam.calls == 2  # IAM asked between retries
+
+
+def test_a_profile_deleted_while_waiting_for_ec2_ends_the_wait_at_once():
+    fake = FakeTime()
+    ec2 = ScriptedEC2(fail={("associate", "*"): [propagation_error() for dummy in range(1000)]})
+    iam = FakeIAM()
+    calls = {"n": 0}
+    real_associate = ec2.associate_iam_instance_profile
+
+    def associate_then_delete(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            iam.exists = False  # somebody deletes the profile while the run waits
+        return real_associate(**kwargs)
+
+    ec2.associate_iam_instance_profile = associate_then_delete
+    done, failures = apply(ec2, fake, A.plan(["i-1", "i-2"], {}, "present", P1), iam=iam, propagation_timeout=120)
+    assert done == [] and isinstance(failures[0][1], A.ProfileGone)
+    assert fake.now < 10  # not the whole propagation_timeout
+    sentence = A._failure_sentence(failures[0][0], failures[0][1], PROFILE, 120)  # pylint: disable=protected-access
+    assert sentence.startswith("instance profile 'web' no longer exists in IAM: it was deleted after this run "
+                               "checked it, while the run waited ")
+    assert "InvalidParameterValue" in sentence

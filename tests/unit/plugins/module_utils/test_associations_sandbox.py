@@ -11,6 +11,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessE
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryingClient
 from ansible_collections.keyless.aws.plugins.module_utils.instances import FILTER_VALUE_LIMIT
 from sandbox.faults import aws_fidelity
+from sandbox.seed import wait_until
 
 AMI = "ami-1e749f67"  # one of moto's default images
 ACCOUNT = "123456789012"
@@ -36,9 +37,12 @@ class World:
         return name
 
     def profile(self, name, role=None):
+        """A profile EC2 already knows (as minutes after it was made): these tests count calls;
+        the propagation window has tests of its own (tests/integration/test_strict_ec2.py)."""
         self.iam.create_instance_profile(InstanceProfileName=name)
         if role:
             self.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role)
+        self.sandbox.rules.settle(name)
         return arn(name)
 
     def instances(self, count, tags=None):
@@ -47,7 +51,15 @@ class World:
             kwargs["TagSpecifications"] = [{"ResourceType": "instance",
                                             "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
         reply = self.ec2.run_instances(ImageId=AMI, MinCount=count, MaxCount=count, **kwargs)
-        return sorted(i["InstanceId"] for i in reply["Instances"])
+        ids = sorted(i["InstanceId"] for i in reply["Instances"])
+        wait_until(self.sandbox, ids, ("running",))  # pending for a moment, as on EC2
+        return ids
+
+    def terminate_and_stop(self, terminated, stopped):
+        self.ec2.terminate_instances(InstanceIds=[terminated])
+        self.ec2.stop_instances(InstanceIds=[stopped])
+        wait_until(self.sandbox, [terminated], ("terminated",))
+        wait_until(self.sandbox, [stopped], ("stopped",))
 
     def attached(self, ids):
         found = A.describe_associations(self.ec2, ids)
@@ -169,8 +181,7 @@ def test_detach_by_a_profile_that_was_deleted_since(world, web):
 
 def test_filters_select_a_tagged_fleet_and_skip_terminated_instances(world, web):
     tagged = world.instances(4, tags={"team": "web"})
-    world.ec2.terminate_instances(InstanceIds=[tagged[0]])
-    world.ec2.stop_instances(InstanceIds=[tagged[1]])
+    world.terminate_and_stop(tagged[0], tagged[1])
     result = world.converge(filters={"tag:team": "web"}, instance_profile="web")
     assert [e["instance_id"] for e in result["associations"]] == tagged[1:]
     assert result["summary"]["associated"] == 3
@@ -279,8 +290,7 @@ def test_instances_that_do_not_exist_are_all_named(world, web):
 
 
 def test_terminated_instances_are_named_stopped_ones_are_fine(world, web):
-    world.ec2.terminate_instances(InstanceIds=[web[0]])
-    world.ec2.stop_instances(InstanceIds=[web[1]])
+    world.terminate_and_stop(web[0], web[1])
     error = fails(world, instance_ids=web, instance_profile="web")
     assert error.message == (
         "instance_ids: 1 instance(s) are terminated or shutting down, and a profile cannot be attached to or "

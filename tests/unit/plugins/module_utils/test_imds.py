@@ -371,11 +371,13 @@ def test_a_profile_without_role_until_timeout():
 
 def test_a_role_ec2_cannot_assume_fails_at_once():
     clock = Clock()
-    refused = State(info("AssumeRoleUnauthorizedAccess", message="EC2 cannot assume the role web-app."),
-                    creds={"Code": "AssumeRoleUnauthorizedAccess", "Message": "EC2 cannot assume the role web-app."})
+    # As EC2 answers it: iam/info says Success, the credentials document refuses.
+    refused = State(info(), creds={"Code": "AssumeRoleUnauthorizedAccess",
+                                   "Message": "EC2 cannot assume the role web-app."})
     error = failure(FakeImds(states=[refused]), clock=clock)
     assert error.code == "AssumeRoleUnauthorizedAccess"
     assert "EC2 cannot assume the role web-app" in error.message
+    assert "iam/security-credentials/web-app" in error.message
     assert "ec2.amazonaws.com" in error.message
     assert clock.sleeps == []
     assert error.details["attempts"] == 1
@@ -389,7 +391,7 @@ def test_a_deleted_profile_fails_at_once():
 
 
 def test_a_refusal_of_the_role_being_replaced_is_waited_out():
-    old = State(info("AssumeRoleUnauthorizedAccess"), role="old-role",
+    old = State(info(), role="old-role",
                 creds={"Code": "AssumeRoleUnauthorizedAccess", "Message": "EC2 cannot assume the role old-role."})
     result = run(FakeImds(states=[old, old, State(info())]), expected_role="web-app")
     assert result["role_name"] == "web-app"

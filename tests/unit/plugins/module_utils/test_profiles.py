@@ -1,6 +1,7 @@
 """profiles.py against the sandbox's moto (and botocore Stubber where moto cannot say it)."""
 
 import json
+import time
 
 import botocore.exceptions
 import pytest
@@ -9,6 +10,7 @@ from botocore.stub import Stubber
 from ansible_collections.keyless.aws.plugins.module_utils import profiles
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryPolicy
+from sandbox.seed import associate, launch_running
 
 EC2_TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -137,18 +139,17 @@ def test_path_cannot_change(aws):
     assert mutations(sandbox) == []
 
 
-def launch(ec2, count=1):
-    image = ec2.describe_images()["Images"][0]["ImageId"]
-    reservation = ec2.run_instances(ImageId=image, MinCount=count, MaxCount=count, InstanceType="t3.micro")
-    return [i["InstanceId"] for i in reservation["Instances"]]
+def launch(sandbox, count=1):
+    """Running instances (they are pending for a moment, as on EC2)."""
+    return launch_running(sandbox, count)
 
 
 def test_delete_refuses_a_profile_in_use_unless_forced(aws):
     sandbox, iam, ec2 = aws
     created = converge(iam, ec2, role="web")
-    instance_ids = launch(ec2, 2)
+    instance_ids = launch(sandbox, 2)
     for instance_id in instance_ids:
-        ec2.associate_iam_instance_profile(IamInstanceProfile={"Name": "web"}, InstanceId=instance_id)
+        associate(sandbox, instance_id, "web")
     sandbox.app.clear_log()
     with pytest.raises(KeylessError) as info:
         converge(iam, ec2, state="absent")
@@ -161,6 +162,11 @@ def test_delete_refuses_a_profile_in_use_unless_forced(aws):
     assert predicted["actions"] == forced["actions"] == ["disassociated", "role_removed", "deleted"]
     assert sorted(forced["disassociated_instances"]) == sorted(instance_ids)
     assert profiles.get_profile(iam, "web") is None
+    # detached associations are disassociating for a moment, as on EC2, then gone
+    for _poll in range(50):
+        if profiles.profile_usage(ec2, {created["iam_instance_profile"]["arn"]}) == {}:
+            break
+        time.sleep(0.1)
     assert profiles.profile_usage(ec2, {created["iam_instance_profile"]["arn"]}) == {}
     assert not converge(iam, ec2, state="absent")["changed"]
 
@@ -245,12 +251,12 @@ def test_resolve_profile_says_role_not_profile(aws):
 
 
 def test_describe_profiles_filters_and_usage(aws):
-    _sandbox, iam, ec2 = aws
+    sandbox, iam, ec2 = aws
     converge(iam, ec2, name="web", role="web", tags={"t": "1"})
     converge(iam, ec2, name="batch", path="/batch/", role="lambda-only")
     converge(iam, ec2, name="empty")
-    instance_id = launch(ec2)[0]
-    ec2.associate_iam_instance_profile(IamInstanceProfile={"Name": "web"}, InstanceId=instance_id)
+    instance_id = launch(sandbox)[0]
+    associate(sandbox, instance_id, "web")
     everything = profiles.describe_profiles(iam, lambda: ec2)
     assert [p["instance_profile_name"] for p in everything] == ["batch", "empty", "web"]
     by_name = dict((p["instance_profile_name"], p) for p in everything)
@@ -264,3 +270,31 @@ def test_describe_profiles_filters_and_usage(aws):
     assert [p["instance_profile_name"] for p in profiles.describe_profiles(iam, role="web")] == ["web"]
     assert profiles.describe_profiles(iam, role="nobody") == []
     assert "instances" not in profiles.describe_profiles(iam, name="web")[0]
+
+
+def test_changing_the_role_of_a_profile_in_use_warns_or_fails_and_check_mode_says_the_same(aws):
+    sandbox, iam, ec2 = aws
+    converge(iam, ec2, role="web")
+    instance_ids = launch(sandbox, 2)
+    for instance_id in instance_ids:
+        associate(sandbox, instance_id, "web")
+    sandbox.app.clear_log()
+    with pytest.raises(KeylessError) as info:
+        converge(iam, ec2, role="web-v2", role_change_in_use="fail", check_mode=True)
+    assert info.value.param == "role" and sorted(info.value.details["instances"]) == sorted(instance_ids)
+    with pytest.raises(KeylessError) as info:
+        converge(iam, ec2, role="web-v2", role_change_in_use="fail")
+    assert info.value.message.endswith("Nothing was changed (role_change_in_use: fail).")
+    assert mutations(sandbox) == []
+    predicted = converge(iam, ec2, role="web-v2", check_mode=True)
+    warned = converge(iam, ec2, role="web-v2")
+    assert predicted["warnings"] == warned["warnings"] and len(warned["warnings"]) == 1
+    assert "changing its role from 'web' to 'web-v2' does not reach them at once" in warned["warnings"][0]
+    assert sorted(warned["instances_in_use"]) == sorted(instance_ids)
+    emptied = converge(iam, ec2, role="")
+    assert "removing its role 'web-v2'" in emptied["warnings"][0] and "then get none" in emptied["warnings"][0]
+    # nothing in use, or the role not changing: no read of the associations, no warning
+    sandbox.app.clear_log()
+    again = converge(iam, ec2, role="")
+    assert not again["changed"] and not again["warnings"]
+    assert "DescribeIamInstanceProfileAssociations" not in [c["action"] for c in sandbox.calls()]
