@@ -19,7 +19,10 @@ def test_demo_runs_end_to_end(sandbox):
         handle.write(output)
     assert completed.returncode == 0, output[-6000:]
     summary = output[output.index("== demo done"):]
-    for line in ("credentials from          iam-role",
+    for line in ("launched from template keyless-demo-app with instance profile arn:aws:iam::123456789012:"
+                 "instance-profile/keyless-demo-app-profile and HttpTokens=required",
+                 "EC2 did not know the profile yet: the launch was refused",
+                 "credentials from          iam-role",
                  "s3 create_bucket()        denied: AccessDenied",
                  "is an IAM role, not an instance profile",
                  "does not trust EC2",

@@ -11,6 +11,7 @@ import json
 import os
 
 from runner import ROOT, run_playbook
+from sandbox.seed import run_instances
 
 CASES = os.path.join(ROOT, "tests", "integration", "targets", "imds_credentials_cases", "cases.yml")
 
@@ -27,11 +28,12 @@ def make_profile(iam, name, service="ec2.amazonaws.com"):
     return role, profile
 
 
-def launch(ec2, profile=None, **options):
-    kwargs = {"ImageId": "ami-12345678", "MinCount": 1, "MaxCount": 1}
+def launch(sandbox, ec2, profile=None, **options):
+    """A running instance (pending for a moment, as on EC2), with the profile and options given."""
+    kwargs = {"ImageId": "ami-12345678"}
     if profile:
         kwargs["IamInstanceProfile"] = {"Name": profile}
-    instance_id = ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
+    instance_id = run_instances(sandbox, **kwargs)[0]["InstanceId"]
     if options:
         ec2.modify_instance_metadata_options(InstanceId=instance_id, **options)
     return instance_id
@@ -47,16 +49,19 @@ def test_every_path(sandbox, tmp_path):
     web_role, web_profile = make_profile(iam, "web-app")
     make_profile(iam, "batch")
     make_profile(iam, "lambda-only", service="lambda.amazonaws.com")
+    # EC2 knows them already (as minutes after they were made): this test is about the metadata
+    # service; the propagation window has tests of its own (test_strict_ec2.py).
+    sandbox.rules.settle()
     instances = {
-        "web": launch(ec2, "web-app", HttpTokens="required"),
-        "optional": launch(ec2, "web-app"),
-        "bare": launch(ec2),
-        "untrusted": launch(ec2, "lambda-only", HttpTokens="required"),
-        "v1only": launch(ec2, "web-app"),
-        "container": launch(ec2, "web-app", HttpTokens="required"),
-        "late": launch(ec2, HttpTokens="required"),
-        "swap": launch(ec2, "batch", HttpTokens="required"),
-        "disabled": launch(ec2, "web-app", HttpEndpoint="disabled"),
+        "web": launch(sandbox, ec2, "web-app", HttpTokens="required"),
+        "optional": launch(sandbox, ec2, "web-app"),
+        "bare": launch(sandbox, ec2),
+        "untrusted": launch(sandbox, ec2, "lambda-only", HttpTokens="required"),
+        "v1only": launch(sandbox, ec2, "web-app"),
+        "container": launch(sandbox, ec2, "web-app", HttpTokens="required"),
+        "late": launch(sandbox, ec2, HttpTokens="required"),
+        "swap": launch(sandbox, ec2, "batch", HttpTokens="required"),
+        "disabled": launch(sandbox, ec2, "web-app", HttpEndpoint="disabled"),
     }
     options = {"v1only": {"v1_only": True}, "container": {"hops": 2}, "late": {"propagation_delay": 3},
                "swap": {"propagation_delay": 3}}

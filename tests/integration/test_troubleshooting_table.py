@@ -205,12 +205,12 @@ def test_the_checker_can_fail(code_strings):
     assert check(real[:-4] + " the profile(s) that hold it: web-app; use one of those.", code_strings) == []
     assert check(real[:-4] + " the profiles that hold it: web-app; use one of those.", code_strings)
     # A quote cut where a placeholder is: only where another literal says what follows.
-    assert check("instance i-0123456789abcdef0 gets no credentials: EC2 cannot assume the role lambda-only (iam/info "
-                 "Code AssumeRoleUnauthorizedAccess). The role's trust policy must let EC2 assume the role: ...",
-                 code_strings) == []
-    assert check("instance i-0123456789abcdef0 gets no credentials: EC2 cannot assume the role lambda-only (iam/info "
-                 "Code AssumeRoleUnauthorizedAccess). The role's trust policy must allow EC2 to assume it: ...",
-                 code_strings)
+    assert check("instance i-0123456789abcdef0 gets no credentials: EC2 cannot assume the role lambda-only (Code "
+                 "AssumeRoleUnauthorizedAccess in iam/security-credentials/lambda-only). The role's trust policy must "
+                 "let EC2 assume the role: ...", code_strings) == []
+    assert check("instance i-0123456789abcdef0 gets no credentials: EC2 cannot assume the role lambda-only (Code "
+                 "AssumeRoleUnauthorizedAccess in iam/security-credentials/lambda-only). The role's trust policy must "
+                 "allow EC2 to assume it: ...", code_strings)
 
 
 def test_every_quoted_message_is_in_the_code(code_strings):

@@ -65,6 +65,42 @@ def launch_running(sandbox, count, instance_type="t3.micro"):
     return ids
 
 
+def _not_known_yet(exc):
+    """EC2 does not know the profile yet: one of the propagation forms (tests/sandbox/rules.py)."""
+    error = getattr(exc, "response", {}).get("Error", {})
+    return (error.get("Code") in ("InvalidParameterValue", "IncorrectState")
+            and ("IAM Instance Profile" in error.get("Message", "")
+                 or "InstanceIdentityProfileNotFound" in error.get("Message", "")))
+
+
+def run_instances(sandbox, wait=True, timeout=30.0, **kwargs):
+    """RunInstances as a careful client makes it: retried while EC2 does not know the profile
+    the request (or its launch template) names yet, then (``wait``) until every instance runs.
+    Returns the answer's instances."""
+    import time
+
+    import botocore.exceptions
+
+    ec2 = sandbox.client("ec2")
+    kwargs.setdefault("MinCount", 1)
+    kwargs.setdefault("MaxCount", kwargs["MinCount"])
+    if "LaunchTemplate" not in kwargs:
+        kwargs.setdefault("ImageId", AMI)
+        kwargs.setdefault("InstanceType", "t3.micro")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            instances = ec2.run_instances(**kwargs)["Instances"]
+            break
+        except botocore.exceptions.ClientError as exc:
+            if not _not_known_yet(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    if wait:
+        wait_until(sandbox, [i["InstanceId"] for i in instances], ("running",))
+    return instances
+
+
 def associate(sandbox, instance_id, profile_name, timeout=30.0):
     """AssociateIamInstanceProfile as a careful client makes it: retried while EC2 does not know
     the profile yet (the sandbox, like EC2, refuses a fresh profile for a moment)."""
@@ -79,10 +115,6 @@ def associate(sandbox, instance_id, profile_name, timeout=30.0):
             return ec2.associate_iam_instance_profile(InstanceId=instance_id,
                                                       IamInstanceProfile={"Name": profile_name})
         except botocore.exceptions.ClientError as exc:
-            error = exc.response["Error"]
-            not_yet = (error["Code"] in ("InvalidParameterValue", "IncorrectState")
-                       and ("IAM Instance Profile" in error["Message"]
-                            or "InstanceIdentityProfileNotFound" in error["Message"]))
-            if not not_yet or time.monotonic() > deadline:
+            if not _not_known_yet(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
