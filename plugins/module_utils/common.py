@@ -62,6 +62,18 @@ def aws_failure(exc, doing):
     return KeylessError(message, code=code, exception=exc)
 
 
+def call_aws(doing, func, expected=(), **kwargs):
+    """One AWS call, its failure said once: ``func(**kwargs)``; None when AWS answers one of the
+    ``expected`` error codes (such as "not found" for a read, "already gone" for a delete);
+    any other error a KeylessError '<doing> failed: AWS said <Code>: <message>'."""
+    try:
+        return func(**kwargs)
+    except Exception as exc:  # pylint: disable=broad-except
+        if expected and error_code(exc) in expected:
+            return None
+        raise aws_failure(exc, doing)
+
+
 # ---- the retry policy ------------------------------------------------------------------
 
 # Error codes that mean "try again later" on every AWS service we call.
@@ -105,8 +117,9 @@ def is_retryable(exc):
 class RetryPolicy:
     """Jittered exponential backoff ("full jitter"), bounded by attempts and by time.
 
-    ``should_retry(exc)`` decides; by default ``is_retryable``. ``extra`` adds a predicate for
-    errors that mean "not yet" in one place only (IAM-to-EC2 propagation, for instance).
+    ``should_retry(exc)`` decides; by default ``is_retryable``. ``with_extra`` adds a predicate
+    for errors that mean "not yet" in one place only (IAM-to-EC2 propagation, for instance).
+    ``max_attempts`` None: bounded by ``deadline`` only.
     """
 
     def __init__(self, max_attempts=10, base_delay=0.5, max_delay=20.0, deadline=300.0,
@@ -121,10 +134,11 @@ class RetryPolicy:
         self._rand = rand
 
     def with_extra(self, predicate, deadline=None):
-        """A copy that also retries what ``predicate`` accepts (and may wait longer)."""
+        """A copy that also retries what ``predicate`` accepts; with ``deadline``, bounded by that
+        time (at least the policy's own) instead of a number of attempts."""
         base = self.should_retry
         return RetryPolicy(
-            max_attempts=10 ** 6 if deadline else self.max_attempts,
+            max_attempts=None if deadline else self.max_attempts,
             base_delay=self.base_delay,
             max_delay=self.max_delay,
             deadline=deadline if deadline is not None else self.deadline,
@@ -148,7 +162,7 @@ class RetryPolicy:
             try:
                 return func(*args, **kwargs)
             except Exception as exc:  # pylint: disable=broad-except
-                if not self.should_retry(exc) or attempt >= self.max_attempts:
+                if not self.should_retry(exc) or (self.max_attempts is not None and attempt >= self.max_attempts):
                     raise
                 delay = next(delays)
                 if self._clock() + delay - started > self.deadline:
@@ -181,6 +195,11 @@ class RetryingClient:
         self.client = client
         self.policy = policy or RetryPolicy()
 
+    def with_extra(self, predicate, deadline=None):
+        """The same client, its calls also retrying what ``predicate`` accepts (see
+        ``RetryPolicy.with_extra``): the one way to add a "not yet" error where it means that."""
+        return RetryingClient(self.client, self.policy.with_extra(predicate, deadline))
+
     @property
     def meta(self):
         return self.client.meta
@@ -200,6 +219,39 @@ class RetryingClient:
 
         call.__name__ = name
         return call
+
+
+def retrying(client):
+    """``client`` as a RetryingClient (a plain boto3 client gets the default policy)."""
+    return client if isinstance(client, RetryingClient) else RetryingClient(client)
+
+
+def poll(read, done, timeout, timing, describe_timeout):
+    """The one polling loop: ``read()`` at once, then again with growing intervals (Timing),
+    until ``done(value)``; returns the last value read. When ``timeout`` seconds would pass
+    before the next read, raises ``describe_timeout(value)`` (a KeylessError)."""
+    started = timing.clock()
+    interval = timing.poll_interval
+    while True:
+        value = read()
+        if done(value):
+            return value
+        if timing.clock() - started + interval > timeout:
+            raise describe_timeout(value)
+        timing.sleep(interval)
+        interval = min(interval * 2, timing.max_poll_interval)
+
+
+def failure_result(error):
+    """The failure result of a KeylessError, as every module returns it: the sentence, the
+    parameter at fault, the AWS error code and response when AWS refused, the details."""
+    failure = dict(error.details)
+    failure["msg"] = error.message
+    if error.param:
+        failure["param"] = error.param
+    if error.code:
+        failure["code"] = error.code
+    return failure
 
 
 def botocore_config():

@@ -18,11 +18,13 @@ try:
 except ImportError:  # AnsibleAWSModule reports a missing botocore itself
     BotoCoreError = ClientError = ()
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import gather_sdk_versions
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryingClient
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryPolicy
 from ansible_collections.keyless.aws.plugins.module_utils.common import botocore_config
+from ansible_collections.keyless.aws.plugins.module_utils.common import failure_result
 
 
 class KeylessModule(AnsibleAWSModule):
@@ -47,17 +49,15 @@ class KeylessModule(AnsibleAWSModule):
         return self._clients[service]
 
     def fail_keyless(self, error):
-        """Fail with a KeylessError's sentence, its parameter, and the AWS error when any."""
-        failure = dict(msg=error.message)
-        if error.param:
-            failure["param"] = error.param
-        failure.update(error.details)
+        """Fail with a KeylessError's result (``failure_result``), the AWS error's response when
+        AWS refused, and the SDK versions, as amazon.aws modules report them."""
+        failure = failure_result(error)
         response = getattr(error.exception, "response", None)
         if response is not None:
             failure.update(camel_dict_to_snake_dict(response))
         elif error.exception is not None:
             failure["error"] = {"message": str(error.exception)}
-        failure.update(self._gather_versions())
+        failure.update(gather_sdk_versions())
         self.fail_json(**failure)
 
     def run(self, func, *args, **kwargs):

@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover - Python 2 is not supported, sanity want
 
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.common import PARTITIONS
+from ansible_collections.keyless.aws.plugins.module_utils.common import parse_arn
 
 
 def ec2_principal(partition="aws"):
@@ -158,3 +159,37 @@ def check_rendered_policy(policy, partition="aws"):
     if not analysis["trusts_ec2"]:
         raise KeylessError("the trust policy does not let EC2 assume the role: {0}.".format(analysis["problem"]))
     return analysis
+
+
+def role_trust(role):
+    """analyse_trust() of a role (boto3 shape), in the partition of its ARN."""
+    parts = parse_arn(role.get("Arn"))
+    return analyse_trust(role.get("AssumeRolePolicyDocument") or {}, parts["partition"] if parts else "aws")
+
+
+def trust_verdict(role, trust_check, subject, param, prefix=""):
+    """The one verdict on "does this role trust EC2?", for every module that checks it.
+
+    ``role``: boto3 shape with its AssumeRolePolicyDocument (None: nothing to check);
+    ``trust_check``: ``fail`` raises (naming ``param``), ``warn`` warns, ``skip`` does not look;
+    ``subject``: how messages name the role ("role 'web'" or "role 'web' of instance profile
+    'web'"); ``prefix``: put before the failure sentence ("instance_profile: "). Returns
+    (role_trusts_ec2 or None when not checked, warnings).
+    """
+    if role is None or trust_check == "skip":
+        return None, []
+    analysis = role_trust(role)
+    if not analysis["trusts_ec2"]:
+        message = "{0}{1} does not trust EC2, so instances given this profile get no credentials: {2}.".format(
+            prefix, subject, analysis["problem"])
+        if trust_check == "fail":
+            raise KeylessError(message + " Fix the role's trust policy, or set trust_check to warn or skip.",
+                               param=param)
+        return False, [message]
+    if analysis["wildcard_principal"]:
+        return True, ["{0} lets any principal ('*') assume it; name the principals it must trust instead.".format(
+            subject)]
+    if analysis["conditional"]:
+        return True, ["{0} trusts {1} only under a Condition; make sure EC2 meets it.".format(
+            subject, analysis["principal"])]
+    return True, []

@@ -236,7 +236,7 @@ disassociated_instances:
 
 from ansible_collections.keyless.aws.plugins.module_utils.common import looks_like_arn
 from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
-from ansible_collections.keyless.aws.plugins.module_utils.profiles import manage_profile
+from ansible_collections.keyless.aws.plugins.module_utils.instance_profile import manage_profile
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_iam_name
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_iam_path
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_tags

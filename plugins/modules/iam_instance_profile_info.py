@@ -130,7 +130,7 @@ iam_instance_profiles:
 """
 
 from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
-from ansible_collections.keyless.aws.plugins.module_utils.profiles import describe_profiles
+from ansible_collections.keyless.aws.plugins.module_utils.instance_profile import describe_profiles
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_iam_name
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_iam_path
 from ansible_collections.keyless.aws.plugins.module_utils.validation import name_from_name_or_arn

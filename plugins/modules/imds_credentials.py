@@ -248,6 +248,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
+from ansible_collections.keyless.aws.plugins.module_utils.common import failure_result
 from ansible_collections.keyless.aws.plugins.module_utils.imds import botocore_sts_check
 from ansible_collections.keyless.aws.plugins.module_utils.imds import check_instance_credentials
 from ansible_collections.keyless.aws.plugins.module_utils.imds import open_url_sender
@@ -279,13 +280,7 @@ def main():
             sts_check=botocore_sts_check if module.params["verify_with_sts"] else None,
         )
     except KeylessError as error:
-        failure = dict(error.details)
-        failure["msg"] = error.message
-        if error.param:
-            failure["param"] = error.param
-        if error.code:
-            failure["code"] = error.code
-        module.fail_json(**failure)
+        module.fail_json(**failure_result(error))
     for warning in result.pop("warnings", []):
         module.warn(warning)
     module.exit_json(**result)

@@ -10,8 +10,11 @@ import re
 import pytest
 
 from ansible_collections.keyless.aws.plugins.module_utils import associations as A
+from ansible_collections.keyless.aws.plugins.module_utils.applier import wait_for
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryingClient
+from ansible_collections.keyless.aws.plugins.module_utils.common import Timing
+from ansible_collections.keyless.aws.plugins.module_utils.instances import is_settled
 from sandbox.faults import propagation_fault
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
@@ -91,8 +94,8 @@ def produced(sandbox):
         clock["now"] += seconds
 
     with pytest.raises(KeylessError) as raised:
-        A.wait_for(AlwaysAssociating(), {INSTANCE_PLACEHOLDER: A.is_settled}, 300,
-                   A._Timing(sleep=sleep, clock=lambda: clock["now"]), "attached or detached as asked")
+        wait_for(AlwaysAssociating(), {INSTANCE_PLACEHOLDER: is_settled}, 300,
+                 Timing(sleep=sleep, clock=lambda: clock["now"]), "attached or detached as asked")
     messages.append(raised.value.message)
     return messages
 

@@ -1,160 +1,15 @@
-"""associations.py: the pure parts (planning, reading helpers) and the apply/wait machinery
-with scripted clients and a fake clock (nothing here really sleeps)."""
+"""applier.py: applying a plan and waiting for it, with scripted clients and a fake clock
+(nothing here really sleeps)."""
 
 import threading
 
 import pytest
 from botocore.exceptions import ClientError
 
-from ansible_collections.keyless.aws.plugins.module_utils import associations as A
+from ansible_collections.keyless.aws.plugins.module_utils import applier as AP
+from ansible_collections.keyless.aws.plugins.module_utils import association_plan as A
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
-from ansible_collections.keyless.aws.plugins.module_utils.common import RetryingClient
-from ansible_collections.keyless.aws.plugins.module_utils.common import RetryPolicy
-
-P1 = "arn:aws:iam::123456789012:instance-profile/web"
-P2 = "arn:aws:iam::123456789012:instance-profile/web-v2"
-P_OTHER = "arn:aws:iam::123456789012:instance-profile/batch"
-
-
-def cur(arn, association_id="iip-assoc-1", state="associated"):
-    return {"association_id": association_id, "instance_profile_arn": arn, "state": state}
-
-
-def client_error(code, message, operation="AssociateIamInstanceProfile", status=400):
-    return ClientError({"Error": {"Code": code, "Message": message},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
-
-
-def propagation_error(name="web"):
-    return client_error("InvalidParameterValue", "Value ({0}) for parameter iamInstanceProfile.name is invalid. "
-                                                 "Invalid IAM Instance Profile name".format(name))
-
-
-class FakeTime:
-    """A clock that only moves when somebody sleeps."""
-
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-        self._lock = threading.Lock()
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
-
-
-def timing(fake):
-    return A._Timing(sleep=fake.sleep, clock=fake.clock)
-
-
-def retrying(client, fake):
-    # rand returns the upper bound: deterministic delays 0.5, 1, 2, 4, ...
-    return RetryingClient(client, RetryPolicy(sleep=fake.sleep, clock=fake.clock, rand=lambda low, high: high))
-
-
-# ---- plan -----------------------------------------------------------------------------------
-
-
-def test_plan_present_associates_replaces_and_leaves_alone():
-    current = {"i-1": None, "i-2": cur(P1, "iip-assoc-2"), "i-3": cur(P_OTHER, "iip-assoc-3")}
-    steps = A.plan(["i-1", "i-2", "i-3"], current, "present", P1)
-    assert [(s["instance_id"], s["action"]) for s in steps] == [
-        ("i-1", "associated"), ("i-2", "unchanged"), ("i-3", "replaced")]
-    assert steps[0] == {"instance_id": "i-1", "instance_state": "running", "action": "associated",
-                        "calls": ["AssociateIamInstanceProfile"], "association_id": None,
-                        "before": None, "after": P1}
-    assert steps[2] == {"instance_id": "i-3", "instance_state": "running", "action": "replaced",
-                        "calls": ["ReplaceIamInstanceProfileAssociation"], "association_id": "iip-assoc-3",
-                        "before": P_OTHER, "after": P1}
-    assert steps[1]["before"] == steps[1]["after"] == P1
-    assert steps[1]["calls"] == []
-
-
-def test_plan_swaps_a_stopped_instance_by_detach_then_attach():
-    """EC2 replaces associations of running instances only; on a stopped one the swap is two calls."""
-    current = {"i-1": cur(P_OTHER, "iip-assoc-1"), "i-2": cur(P_OTHER, "iip-assoc-2"), "i-3": None}
-    steps = A.plan(["i-1", "i-2", "i-3"], current, "present", P1,
-                   instance_states={"i-1": "running", "i-2": "stopped", "i-3": "stopped"})
-    assert [(s["action"], s["calls"]) for s in steps] == [
-        ("replaced", ["ReplaceIamInstanceProfileAssociation"]),
-        ("replaced", ["DisassociateIamInstanceProfile", "AssociateIamInstanceProfile"]),
-        ("associated", ["AssociateIamInstanceProfile"])]
-
-
-def test_plan_absent_detaches_everything_without_a_profile_named():
-    current = {"i-1": None, "i-2": cur(P1, "iip-assoc-2"), "i-3": cur(P_OTHER, "iip-assoc-3")}
-    steps = A.plan(["i-1", "i-2", "i-3"], current, "absent")
-    assert [s["action"] for s in steps] == ["unchanged", "disassociated", "disassociated"]
-    assert steps[1] == {"instance_id": "i-2", "instance_state": "running", "action": "disassociated",
-                        "calls": ["DisassociateIamInstanceProfile"], "association_id": "iip-assoc-2",
-                        "before": P1, "after": None}
-
-
-def test_plan_absent_with_a_profile_only_detaches_that_profile():
-    current = {"i-2": cur(P1, "iip-assoc-2"), "i-3": cur(P_OTHER, "iip-assoc-3")}
-    steps = A.plan(["i-3", "i-2"], current, "absent", matches=lambda arn: arn == P1)
-    assert [(s["instance_id"], s["action"]) for s in steps] == [("i-3", "unchanged"), ("i-2", "disassociated")]
-    assert steps[0]["after"] == P_OTHER  # left as it was
-
-
-def test_plan_keeps_the_order_given_and_needs_a_profile_to_attach():
-    ids = ["i-{0}".format(n) for n in (5, 1, 4, 2, 3)]
-    assert [s["instance_id"] for s in A.plan(ids, {}, "present", P1)] == ids
-    with pytest.raises(ValueError):
-        A.plan(ids, {}, "present")
-
-
-def test_plan_of_nothing_is_nothing():
-    assert A.plan([], {}, "present", P1) == []
-
-
-def test_summary_counts_every_action_even_zero():
-    entries = [{"action": "associated"}, {"action": "associated"}, {"action": "unchanged"}]
-    assert A.summarize(entries) == {"associated": 2, "replaced": 0, "disassociated": 0, "unchanged": 1}
-
-
-def test_check_mode_entries_predict_actions_arns_and_final_states():
-    steps = A.plan(["i-1", "i-2", "i-3"], {"i-2": cur(P1, "iip-assoc-2"), "i-3": cur(P2, "iip-assoc-3")},
-                   "present", P1)
-    entries = [A.predicted_entry(s, "associated" if s["before"] else None, wait=True) for s in steps]
-    assert entries[0] == {"instance_id": "i-1", "action": "associated", "calls": ["AssociateIamInstanceProfile"],
-                          "association_id": None, "instance_profile_arn": P1, "previous_instance_profile_arn": None,
-                          "state": "associated"}
-    assert entries[1]["association_id"] == "iip-assoc-2" and entries[1]["action"] == "unchanged"
-    assert entries[2]["association_id"] is None and entries[2]["previous_instance_profile_arn"] == P2
-    detach = A.plan(["i-2"], {"i-2": cur(P1, "iip-assoc-2")}, "absent")[0]
-    assert A.predicted_entry(detach, "associated", wait=False)["state"] == "disassociating"
-    assert A.predicted_entry(detach, "associated", wait=True)["association_id"] == "iip-assoc-2"
-
-
-# ---- reading helpers ------------------------------------------------------------------------
-
-
-def assoc(instance_id, arn, state="associated", association_id="iip-assoc-1", timestamp="2026-01-01"):
-    return {"InstanceId": instance_id, "AssociationId": association_id, "State": state,
-            "IamInstanceProfile": {"Arn": arn, "Id": "AIPA"}, "Timestamp": timestamp}
-
-
-def test_propagation_error_is_exactly_the_invalid_profile_message():
-    assert A.is_propagation_error(propagation_error())
-    assert A.is_propagation_error(client_error(
-        "InvalidParameterValue", "Value (arn:aws:iam::1:instance-profile/x) for parameter iamInstanceProfile.arn "
-                                 "is invalid. Invalid IAM Instance Profile ARN"))
-    assert not A.is_propagation_error(client_error("InvalidParameterValue", "Value (x) for parameter instanceId "
-                                                                            "is invalid."))
-    assert A.is_propagation_error(client_error(
-        "InvalidParameterValue", 'IAM Instance Profile "arn:aws:iam::1:instance-profile/x" has no associated IAM Roles'))
-    assert A.is_propagation_error(client_error(
-        "IncorrectState", "ResultDetail: { Code=InstanceIdentityProfileNotFound, Message=InstanceIdentityProfile not "
-                          "found for the key: 123456789012/x }"))
-    assert not A.is_propagation_error(client_error("IncorrectState", "There is an existing association for instance "
-                                                                     "i-1"))
-    assert not A.is_propagation_error(client_error("NoSuchEntity", "Invalid IAM Instance Profile name"))
-    assert not A.is_propagation_error(ValueError("Invalid IAM Instance Profile name"))
+from association_support import P1, P_OTHER, FakeTime, assoc, client_error, cur, propagation_error, retrying, timing
 
 
 # ---- apply: a scripted EC2 ------------------------------------------------------------------
@@ -233,7 +88,7 @@ PROFILE = {"InstanceProfileName": "web", "Arn": P1, "Roles": [{"RoleName": "web"
 
 
 def apply(ec2, fake, steps, **kwargs):
-    applier = A.Applier(retrying(ec2, fake), PROFILE, timing=timing(fake), **kwargs)
+    applier = AP.Applier(retrying(ec2, fake), PROFILE, timing=timing(fake), **kwargs)
     return applier.apply(steps)
 
 
@@ -370,7 +225,7 @@ class SettlingEC2(ScriptedEC2):
 def test_wait_polls_only_what_is_not_there_yet_and_never_really_sleeps():
     fake = FakeTime()
     ec2 = SettlingEC2({"i-1": assoc("i-1", P1), "i-2": assoc("i-2", P1)}, {"i-2": 2})
-    final = A.wait_for(ec2, {"i-1": A._has_profile(P1), "i-2": A._has_profile(P1)}, 300, timing(fake), "attached")
+    final = AP.wait_for(ec2, {"i-1": AP.has_profile(P1), "i-2": AP.has_profile(P1)}, 300, timing(fake), "attached")
     assert final["i-2"][0]["State"] == "associated"
     assert ec2.calls == [("describe", ("i-1", "i-2")), ("describe", ("i-2",)), ("describe", ("i-2",))]
     assert fake.sleeps == [1.0, 2.0]
@@ -380,7 +235,7 @@ def test_wait_that_times_out_names_the_instances_and_their_state():
     fake = FakeTime()
     ec2 = SettlingEC2({"i-1": assoc("i-1", P1)}, {"i-1": 1000})
     with pytest.raises(KeylessError) as raised:
-        A.wait_for(ec2, {"i-1": A._has_profile(P1)}, 30, timing(fake), "attached or detached as asked")
+        AP.wait_for(ec2, {"i-1": AP.has_profile(P1)}, 30, timing(fake), "attached or detached as asked")
     assert raised.value.param == "wait_timeout"
     assert raised.value.message == (
         "wait_timeout: after 30 s, 1 instance(s) are still not attached or detached as asked: i-1 (associating). "
@@ -391,9 +246,9 @@ def test_wait_that_times_out_names_the_instances_and_their_state():
 def test_wait_for_a_detach_is_over_when_no_association_is_left():
     fake = FakeTime()
     ec2 = ScriptedEC2({})
-    assert A.wait_for(ec2, {"i-1": A._has_none}, 10, timing(fake), "detached") == {"i-1": []}
-    assert not A._has_none([assoc("i-1", P1, "disassociating")])
-    assert A._has_none([assoc("i-1", P1, "disassociated")])
+    assert AP.wait_for(ec2, {"i-1": AP.has_none}, 10, timing(fake), "detached") == {"i-1": []}
+    assert not AP.has_none([assoc("i-1", P1, "disassociating")])
+    assert AP.has_none([assoc("i-1", P1, "disassociated")])
 
 
 def test_detach_that_finds_another_profile_attached_meanwhile_leaves_it_when_a_profile_was_named():
@@ -402,7 +257,7 @@ def test_detach_that_finds_another_profile_attached_meanwhile_leaves_it_when_a_p
     ec2 = ScriptedEC2({"i-1": assoc("i-1", P_OTHER, association_id="iip-assoc-b")},
                       fail={("disassociate", "iip-assoc-a"): [gone]})
     steps = A.plan(["i-1"], {"i-1": cur(P1, "iip-assoc-a")}, "absent", matches=lambda arn: arn == P1)
-    applier = A.Applier(retrying(ec2, fake), None, timing=timing(fake), matches=lambda arn: arn == P1)
+    applier = AP.Applier(retrying(ec2, fake), None, timing=timing(fake), matches=lambda arn: arn == P1)
     done, failures = applier.apply(steps)
     assert failures == [] and done[0][1] is None
     assert [c for c in ec2.calls if c[0] == "disassociate"] == [("disassociate", "iip-assoc-a")]
@@ -415,7 +270,7 @@ def test_detach_everything_that_finds_another_profile_attached_meanwhile_detache
     ec2 = ScriptedEC2({"i-1": assoc("i-1", P_OTHER, association_id="iip-assoc-b")},
                       fail={("disassociate", "iip-assoc-a"): [gone]})
     steps = A.plan(["i-1"], {"i-1": cur(P1, "iip-assoc-a")}, "absent")
-    done, failures = A.Applier(retrying(ec2, fake), None, timing=timing(fake)).apply(steps)
+    done, failures = AP.Applier(retrying(ec2, fake), None, timing=timing(fake)).apply(steps)
     assert failures == [] and len(done) == 1
     assert [c for c in ec2.calls if c[0] == "disassociate"] == [("disassociate", "iip-assoc-a"),
                                                                 ("disassociate", "iip-assoc-b")]
@@ -463,7 +318,7 @@ def test_a_stopped_swap_whose_attach_fails_puts_the_old_profile_back():
     done, failures = apply(ec2, fake, stopped_swap_steps("i-1"))
     assert done == [] and failures[0][1] is refused
     assert ec2.associations["i-1"]["IamInstanceProfile"]["Arn"] == P_OTHER  # attached again
-    sentence = A._failure_sentence(failures[0][0], refused, PROFILE, 120)  # pylint: disable=protected-access
+    sentence = AP.failure_sentence(failures[0][0], refused, PROFILE, 120)  # 
     assert "'batch' was attached to it again" in sentence and "UnauthorizedOperation" in sentence
 
 
@@ -511,9 +366,9 @@ def test_a_profile_deleted_while_waiting_for_ec2_ends_the_wait_at_once():
 
     ec2.associate_iam_instance_profile = associate_then_delete
     done, failures = apply(ec2, fake, A.plan(["i-1", "i-2"], {}, "present", P1), iam=iam, propagation_timeout=120)
-    assert done == [] and isinstance(failures[0][1], A.ProfileGone)
+    assert done == [] and isinstance(failures[0][1], AP.ProfileGone)
     assert fake.now < 10  # not the whole propagation_timeout
-    sentence = A._failure_sentence(failures[0][0], failures[0][1], PROFILE, 120)  # pylint: disable=protected-access
+    sentence = AP.failure_sentence(failures[0][0], failures[0][1], PROFILE, 120)  # 
     assert sentence.startswith("instance profile 'web' no longer exists in IAM: it was deleted after this run "
                                "checked it, while the run waited ")
     assert "InvalidParameterValue" in sentence
