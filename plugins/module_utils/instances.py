@@ -33,6 +33,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessE
 from ansible_collections.keyless.aws.plugins.module_utils.common import Timing
 from ansible_collections.keyless.aws.plugins.module_utils.common import aws_failure
 from ansible_collections.keyless.aws.plugins.module_utils.common import paginate
+from ansible_collections.keyless.aws.plugins.module_utils.common import poll
 
 try:
     from ansible_collections.amazon.aws.plugins.module_utils.transformation import ansible_dict_to_boto3_filter_list
@@ -195,25 +196,30 @@ def wait_for_states(ec2, instances, timeout, timing=None):
     """Wait until none of ``instances`` (boto3 shape) is ``pending`` or ``stopping``; returns the
     list with the settled instances read again (same order). One batched read per poll, of the
     instances still on their way only. On timeout, fails naming them and their states."""
-    timing = timing or Timing()
     latest = dict((i["InstanceId"], i) for i in instances)
     waiting = [i for i, instance in latest.items() if state_of(instance) in SETTLES_TO]
-    started = timing.clock()
-    interval = timing.poll_interval
-    while waiting:
-        if timing.clock() - started + interval > timeout:
-            raise KeylessError(
-                "wait_timeout: after {0:g} s, {1} instance(s) are still on their way to running or stopped, and EC2 "
-                "attaches profiles only to running or stopped instances: {2}. Run the task again once they have "
-                "settled, or raise wait_timeout.".format(
-                    timeout, len(waiting), ", ".join("{0} ({1})".format(i, state_of(latest[i]))
-                                                     for i in waiting[:20])),
-                param="wait_timeout", pending_instance_ids=waiting,
-            )
-        timing.sleep(interval)
-        interval = min(interval * 2, timing.max_poll_interval)
-        latest.update(describe_instances(ec2, [{"Name": "instance-id", "Values": waiting}], "instance_ids"))
-        waiting = [i for i in waiting if state_of(latest[i]) in SETTLES_TO]
+    if not waiting:
+        return instances
+    first = [True]
+
+    def read():
+        if first[0]:  # what the caller read is the first look
+            first[0] = False
+        else:
+            latest.update(describe_instances(ec2, [{"Name": "instance-id", "Values": waiting}], "instance_ids"))
+        waiting[:] = [i for i in waiting if state_of(latest[i]) in SETTLES_TO]
+        return waiting
+
+    def timed_out(_waiting):
+        return KeylessError(
+            "wait_timeout: after {0:g} s, {1} instance(s) are still on their way to running or stopped, and EC2 "
+            "attaches profiles only to running or stopped instances: {2}. Run the task again once they have "
+            "settled, or raise wait_timeout.".format(
+                timeout, len(waiting), ", ".join("{0} ({1})".format(i, state_of(latest[i])) for i in waiting[:20])),
+            param="wait_timeout", pending_instance_ids=list(waiting),
+        )
+
+    poll(read, lambda still: not still, timeout, timing or Timing(), timed_out)
     return [latest[i["InstanceId"]] for i in instances]
 
 

@@ -20,11 +20,12 @@ import base64
 import binascii
 import copy
 import re
-import time
 import uuid
 import zlib
 
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
+from ansible_collections.keyless.aws.plugins.module_utils.common import Timing
+from ansible_collections.keyless.aws.plugins.module_utils.common import poll
 from ansible_collections.keyless.aws.plugins.module_utils.common import aws_failure
 from ansible_collections.keyless.aws.plugins.module_utils.common import error_code
 from ansible_collections.keyless.aws.plugins.module_utils.instances import GONE_STATES
@@ -42,12 +43,6 @@ OPTIONS = (
     ("instance_metadata_tags", "InstanceMetadataTags"),
     ("http_protocol_ipv6", "HttpProtocolIpv6"),
 )
-CHOICES = {
-    "HttpTokens": ("optional", "required"),
-    "HttpEndpoint": ("enabled", "disabled"),
-    "InstanceMetadataTags": ("enabled", "disabled"),
-    "HttpProtocolIpv6": ("enabled", "disabled"),
-}
 HOP_LIMIT_RANGE = (1, 64)
 # The account-level defaults have no IPv6 endpoint setting.
 ACCOUNT_OPTIONS = ("HttpTokens", "HttpEndpoint", "HttpPutResponseHopLimit", "InstanceMetadataTags")
@@ -71,7 +66,8 @@ _VERSION_NOT_FOUND = ("InvalidLaunchTemplateId.VersionNotFound", "InvalidLaunchT
 
 
 def desired_options(params):
-    """The options to enforce, {API member: value}, from the module's parameters; unset ones left out."""
+    """The options to enforce, {API member: value}, from the module's parameters; unset ones left out.
+    (The argument spec checks the choices; the hop limit's range is checked here.)"""
     desired = {}
     for option, member in OPTIONS:
         value = params.get(option)
@@ -85,9 +81,6 @@ def desired_options(params):
                     "2 lets containers on the instance reach the metadata service).".format(option, value),
                     param=option,
                 )
-        elif value not in CHOICES[member]:
-            raise KeylessError("{0}: {1!r} is not one of {2}.".format(option, value, ", ".join(CHOICES[member])),
-                               param=option)
         desired[member] = value
     return desired
 
@@ -485,15 +478,14 @@ def ensure_instance(ec2, plan, check_mode):
     return True, result
 
 
-def wait_applied(ec2, results, desired, timeout, sleep=None, clock=None):
+def wait_applied(ec2, results, desired, timeout, timing=None):
     """Wait until every changed instance shows the desired options (and State applied when it runs);
     fills each result's ``after`` from what EC2 then says."""
-    sleep = sleep or time.sleep
-    clock = clock or time.monotonic
     pending = dict((r["instance_id"], r) for r in results if r["changed"])
-    deadline = clock() + timeout
-    delay = 1.0
-    while pending:
+    if not pending:
+        return
+
+    def read():
         seen = describe_instances(ec2, [{"Name": "instance-id", "Values": sorted(pending)}], "instance_ids")
         for instance_id in list(pending):
             instance = seen.get(instance_id)
@@ -504,16 +496,15 @@ def wait_applied(ec2, results, desired, timeout, sleep=None, clock=None):
                 state_of(instance) != "running" or options.get("State") in (None, "applied"))
             if applied or state_of(instance) in GONE_STATES:
                 pending.pop(instance_id)["after"] = snake_options(_options_of(options))
-        if not pending:
-            return
-        if clock() + delay > deadline:
-            raise KeylessError(
-                "wait_timeout: the metadata options of {0} were changed but are still not applied after {1} "
-                "seconds; run again later to check, or raise wait_timeout.".format(
-                    ", ".join(sorted(pending)), timeout),
-                param="wait_timeout", pending_instances=sorted(pending))
-        sleep(delay)
-        delay = min(delay * 2, 15.0)
+        return pending
+
+    def timed_out(_pending):
+        return KeylessError(
+            "wait_timeout: the metadata options of {0} were changed but are still not applied after {1} "
+            "seconds; run again later to check, or raise wait_timeout.".format(", ".join(sorted(pending)), timeout),
+            param="wait_timeout", pending_instances=sorted(pending))
+
+    poll(read, lambda still: not still, timeout, timing or Timing(max_poll_interval=15.0), timed_out)
 
 
 # ---- the whole job of keyless.aws.ec2_metadata_options -----------------------------------------
@@ -523,7 +514,7 @@ def _diff_entry(header, before, after):
     return {"before_header": header, "after_header": header, "before": before, "after": after}
 
 
-def manage_metadata_options(ec2, params, check_mode):
+def manage_metadata_options(ec2, params, check_mode, timing=None):
     """Converge the IMDS options of every target; returns the module's result.
 
     ``params``: the module's parameters (validated here before any AWS call).
@@ -588,7 +579,7 @@ def manage_metadata_options(ec2, params, check_mode):
         changed = changed or instance_changed
         instance_results.append(instance_result)
     if plan_input["wait"] and not check_mode:
-        wait_applied(ec2, instance_results, desired, plan_input["wait_timeout"])
+        wait_applied(ec2, instance_results, desired, plan_input["wait_timeout"], timing)
     for instance_result in instance_results:
         if instance_result["changed"]:
             diff.append(_diff_entry("instance {0} metadata options".format(instance_result["instance_id"]),

@@ -19,6 +19,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessE
 from ansible_collections.keyless.aws.plugins.module_utils.common import PARTITIONS
 from ansible_collections.keyless.aws.plugins.module_utils.common import looks_like_arn
 from ansible_collections.keyless.aws.plugins.module_utils.common import parse_arn
+from ansible_collections.keyless.aws.plugins.module_utils.common import partition_for_region
 
 _IAM_NAME = re.compile(r"^[\w+=,.@-]+$", re.ASCII)
 # "/" alone, or "/" + printable ASCII (0x21-0x7E) + "/"
@@ -100,6 +101,17 @@ def name_from_name_or_arn(value, param, resource_type, partition=None):
         # amazon.aws's examples spell a role as "/path/Name": the name is the last segment.
         value = value.rstrip("/").rsplit("/", 1)[-1]
     return check_iam_name(value, param, kind)
+
+
+def name_and_arn(value, param, resource_type, region=None):
+    """(name, ARN or None) of a parameter given as a name or an ARN, checked as IAM checks it (in
+    the partition of ``region`` when given); (None, None) when unset. An empty string fails."""
+    if value is None:
+        return None, None
+    if not value.strip():
+        raise KeylessError("{0}: give a name or an ARN, not an empty string.".format(param), param=param)
+    partition = partition_for_region(region) if region else None
+    return name_from_name_or_arn(value, param, resource_type, partition), (value if looks_like_arn(value) else None)
 
 
 def check_tags(tags, param="tags"):

@@ -340,7 +340,6 @@ user_data_findings:
 """
 
 from ansible_collections.keyless.aws.plugins.module_utils.metadata_options import manage_metadata_options
-from ansible_collections.keyless.aws.plugins.module_utils.metadata_options import validated
 from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
 
 
@@ -374,7 +373,7 @@ def main():
     module = KeylessModule(argument_spec=argument_spec, supports_check_mode=True)
 
     def run():
-        validated(module.params)  # bad input fails here, before a client exists
+        # manage_metadata_options checks every input before its first AWS call.
         return manage_metadata_options(module.retrying_client("ec2"), module.params, module.check_mode)
 
     module.run(run)

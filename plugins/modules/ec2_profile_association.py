@@ -307,12 +307,10 @@ role_trusts_ec2:
 from ansible_collections.keyless.aws.plugins.module_utils.associations import ARGUMENT_SPEC
 from ansible_collections.keyless.aws.plugins.module_utils.associations import converge
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
-from ansible_collections.keyless.aws.plugins.module_utils.common import looks_like_arn
-from ansible_collections.keyless.aws.plugins.module_utils.common import partition_for_region
 from ansible_collections.keyless.aws.plugins.module_utils.instances import check_filters
 from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_instance_ids
-from ansible_collections.keyless.aws.plugins.module_utils.validation import name_from_name_or_arn
+from ansible_collections.keyless.aws.plugins.module_utils.validation import name_and_arn
 
 MAX_CONCURRENCY = 100
 
@@ -325,14 +323,8 @@ def validated(params, region):
                            "filters.", param="instance_ids")
     checked["instance_ids"] = check_instance_ids(params["instance_ids"], "instance_ids")
     checked["filters"] = check_filters(params["filters"])
-    partition = partition_for_region(region) if region else None
     for param, resource_type in (("instance_profile", "instance-profile"), ("role", "role")):
-        value = params[param]
-        if value is not None and not value.strip():
-            raise KeylessError("{0}: give a name or an ARN, not an empty string.".format(param), param=param)
-        if value:
-            checked[param] = name_from_name_or_arn(value, param, resource_type, partition)
-            checked[param + "_arn"] = value if looks_like_arn(value) else None
+        checked[param], checked[param + "_arn"] = name_and_arn(params[param], param, resource_type, region)
     for param in ("propagation_timeout", "wait_timeout"):
         if params[param] < 0:
             raise KeylessError("{0}: {1} is negative; give a number of seconds, 0 or more.".format(

@@ -108,12 +108,10 @@ associations:
 
 from ansible_collections.keyless.aws.plugins.module_utils.associations import read_associations
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
-from ansible_collections.keyless.aws.plugins.module_utils.common import looks_like_arn
-from ansible_collections.keyless.aws.plugins.module_utils.common import partition_for_region
 from ansible_collections.keyless.aws.plugins.module_utils.instances import check_filters
 from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_instance_ids
-from ansible_collections.keyless.aws.plugins.module_utils.validation import name_from_name_or_arn
+from ansible_collections.keyless.aws.plugins.module_utils.validation import name_and_arn
 
 
 def validated(params, region):
@@ -123,14 +121,8 @@ def validated(params, region):
                            param="instance_ids")
     checked["instance_ids"] = check_instance_ids(params["instance_ids"], "instance_ids")
     checked["filters"] = check_filters(params["filters"])
-    value = params["instance_profile"]
-    if value is not None:
-        if not value.strip():
-            raise KeylessError("instance_profile: give a name or an ARN, not an empty string.",
-                               param="instance_profile")
-        partition = partition_for_region(region) if region else None
-        checked["instance_profile"] = name_from_name_or_arn(value, "instance_profile", "instance-profile", partition)
-        checked["instance_profile_arn"] = value if looks_like_arn(value) else None
+    checked["instance_profile"], checked["instance_profile_arn"] = name_and_arn(
+        params["instance_profile"], "instance_profile", "instance-profile", region)
     return checked
 
 

@@ -234,13 +234,12 @@ disassociated_instances:
   sample: ["i-0123456789abcdef0"]
 """
 
-from ansible_collections.keyless.aws.plugins.module_utils.common import looks_like_arn
 from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
 from ansible_collections.keyless.aws.plugins.module_utils.instance_profile import manage_profile
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_iam_name
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_iam_path
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_tags
-from ansible_collections.keyless.aws.plugins.module_utils.validation import name_from_name_or_arn
+from ansible_collections.keyless.aws.plugins.module_utils.validation import name_and_arn
 
 
 def validated(params):
@@ -249,10 +248,8 @@ def validated(params):
     check_iam_name(params["name"], "name", "instance profile")
     check_iam_path(params["path"], "path")
     checked["tags"] = check_tags(params["tags"], "tags")
-    role = params["role"]
-    if role:
-        checked["role"] = name_from_name_or_arn(role, "role", "role")
-        checked["role_arn"] = role if looks_like_arn(role) else None
+    if params["role"]:  # "" removes the role
+        checked["role"], checked["role_arn"] = name_and_arn(params["role"], "role", "role")
     return checked
 
 

@@ -133,7 +133,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessM
 from ansible_collections.keyless.aws.plugins.module_utils.instance_profile import describe_profiles
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_iam_name
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_iam_path
-from ansible_collections.keyless.aws.plugins.module_utils.validation import name_from_name_or_arn
+from ansible_collections.keyless.aws.plugins.module_utils.validation import name_and_arn
 
 
 def main():
@@ -154,7 +154,7 @@ def main():
         if params["name"] is not None:
             check_iam_name(params["name"], "name", "instance profile")
         check_iam_path(params["path_prefix"], "path_prefix")
-        role = name_from_name_or_arn(params["role"], "role", "role") if params["role"] else None
+        role = name_and_arn(params["role"], "role", "role")[0] if params["role"] else None
         profiles = describe_profiles(
             module.retrying_client("iam"),
             (lambda: module.retrying_client("ec2")) if params["include_usage"] else None,

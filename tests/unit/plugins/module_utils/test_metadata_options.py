@@ -13,6 +13,7 @@ from botocore.stub import Stubber
 
 from ansible_collections.keyless.aws.plugins.module_utils import metadata_options as mo
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
+from ansible_collections.keyless.aws.plugins.module_utils.common import Timing
 
 LT_ID = "lt-0123456789abcdef0"
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
@@ -296,7 +297,7 @@ def test_scan_user_data_tolerates_rubbish():
 # ---- instances ----------------------------------------------------------------------------------
 
 
-def test_instances_get_only_the_options_that_differ_and_the_module_waits_for_applied(ec2, monkeypatch):
+def test_instances_get_only_the_options_that_differ_and_the_module_waits_for_applied(ec2):
     a, b = "i-0123456789abcdef0", "i-0fedcba9876543210"
     ec2.stubber.add_response("describe_instances", reservations(
         instance(a, HttpPutResponseHopLimit=3), instance(b, HttpTokens="required", HttpPutResponseHopLimit=2)),
@@ -310,8 +311,8 @@ def test_instances_get_only_the_options_that_differ_and_the_module_waits_for_app
         instance(a, HttpTokens="required", HttpPutResponseHopLimit=2)),
         {"Filters": ids_filter(a), "MaxResults": 1000})
     slept = []
-    monkeypatch.setattr(mo.time, "sleep", slept.append)
-    result = mo.manage_metadata_options(ec2, params(instance_ids=[a, b], http_put_response_hop_limit=2), False)
+    result = mo.manage_metadata_options(ec2, params(instance_ids=[a, b], http_put_response_hop_limit=2), False,
+                                        timing=Timing(sleep=slept.append))
     assert len(slept) == 1
     assert [(r["instance_id"], r["changed"]) for r in result["instances"]] == [(a, True), (b, False)]
     assert result["instances"][0]["after"]["http_put_response_hop_limit"] == 2
@@ -377,7 +378,7 @@ def test_unknown_or_terminated_instances_fail_before_any_change(ec2):
     assert error.value.param == "instance_ids" and "terminated" in error.value.message
 
 
-def test_wait_gives_up_after_the_timeout(ec2, monkeypatch):
+def test_wait_gives_up_after_the_timeout(ec2):
     a = "i-0000000000000000a"
     ec2.stubber.add_response("describe_instances", reservations(instance(a)))
     ec2.stubber.add_response("modify_instance_metadata_options", {"InstanceId": a})
@@ -385,10 +386,9 @@ def test_wait_gives_up_after_the_timeout(ec2, monkeypatch):
         ec2.stubber.add_response("describe_instances", reservations(instance(a, State="pending",
                                                                              HttpTokens="required")))
     clock = [0.0]
-    monkeypatch.setattr(mo.time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
-    monkeypatch.setattr(mo.time, "monotonic", lambda: clock[0])
+    fake = Timing(sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds), clock=lambda: clock[0])
     with pytest.raises(KeylessError) as error:
-        mo.manage_metadata_options(ec2, params(instance_ids=[a], wait_timeout=3), False)
+        mo.manage_metadata_options(ec2, params(instance_ids=[a], wait_timeout=3), False, timing=fake)
     assert error.value.param == "wait_timeout" and a in error.value.message
 
 
