@@ -64,7 +64,7 @@ bench: venv ## keyless.aws vs amazon.aws at N=10/100/500 on the sandbox (<10 min
 docs: venv ## build the HTML docs site in .build/docs/html (antsibull-docs + Sphinx, offline)
 	bash scripts/docs.sh
 
-dist: venv ## build the Galaxy tarball into .build/dist (execution-environment.yml takes it from there)
+dist: venv ## build the Galaxy tarball into .build/dist (keyless-aws-ee.yml takes it from there)
 	rm -rf $(BUILD)/dist
 	$(BIN)/ansible-galaxy collection build --output-path $(BUILD)/dist .
 

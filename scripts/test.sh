@@ -16,9 +16,10 @@ gate() {
 }
 
 gate changelog-lint "$BIN/antsibull-changelog" lint
-[ -x scripts/docs-lint.sh ] && gate docs-lint bash scripts/docs-lint.sh
-[ -x scripts/lint.sh ] && gate ansible-lint bash scripts/lint.sh
-[ -x scripts/sanity.sh ] && gate sanity bash scripts/sanity.sh
+# Every gate runs or fails: a gate whose script is missing fails the suite, never skips in silence.
+gate docs-lint bash scripts/docs-lint.sh
+gate ansible-lint bash scripts/lint.sh
+gate sanity bash scripts/sanity.sh
 # The version matrix's second point (the lower bounds: ansible-core 2.17, amazon.aws 9) beside
 # .venv's 2.19; `make test-matrix` runs every point with sanity too.
 gate matrix-2.17 env MATRIX_STEPS="unit integration" bash scripts/test-matrix.sh 2.17

@@ -22,7 +22,7 @@ FORBIDDEN_PARTS = {
 }
 FORBIDDEN_NAMES = {
     "Makefile", "ansible.cfg", "pytest.ini", "requirements-dev.txt", ".gitignore", ".ansible-lint",
-    "execution-environment.yml", ".plugin-cache.yaml",
+    "keyless-aws-ee.yml", ".plugin-cache.yaml",
 }
 FORBIDDEN_GLOBS = ("*.pyc", "*.tar.gz", "*.whl", "*.log", "*.retry", "*.orig", "*.rej", "*~", "*.swp")
 # The product, by folder: every file of these that git tracks (or would) must ship.
@@ -41,8 +41,6 @@ def test_tarball_holds_only_the_product(collection_tarball):
         parts = name.split("/")
         if parts[0] not in TOP_LEVEL:
             problems.append("{0}: not part of the product (top level {1!r})".format(name, parts[0]))
-        elif parts[0] == "meta" and name == "meta/execution-environment.yml":
-            pass
         elif FORBIDDEN_PARTS.intersection(parts[:-1]) or parts[-1] in FORBIDDEN_NAMES:
             problems.append("{0}: build output, cache or developer tooling".format(name))
         elif any(fnmatch.fnmatch(parts[-1], pattern) for pattern in FORBIDDEN_GLOBS):

@@ -24,11 +24,11 @@ def test_builder_create_writes_the_build_context(collection_tarball, tmp_path):
     # The same layout as this checkout: the EE file at the root, the tarball in .build/dist/.
     project = tmp_path / "project"
     (project / ".build" / "dist").mkdir(parents=True)
-    shutil.copy2(os.path.join(ROOT, "execution-environment.yml"), str(project))
+    shutil.copy2(os.path.join(ROOT, "keyless-aws-ee.yml"), str(project))
     shutil.copy2(str(collection_tarball), str(project / ".build" / "dist"))
     context = tmp_path / "context"
     env = user_env(str(tmp_path / "home"))
-    result = run([builder(), "create", "--file", "execution-environment.yml", "--context", str(context),
+    result = run([builder(), "create", "--file", "keyless-aws-ee.yml", "--context", str(context),
                   "--output-filename", "Containerfile", "-v", "3"], env, str(project), "ansible-builder-create")
     assert result.returncode == 0, result.output
     assert "Complete!" in result.output, result.output
