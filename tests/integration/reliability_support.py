@@ -42,15 +42,87 @@ def make_profile(iam, name, role=None):
     return profile
 
 
-def launch(ec2, count, profile=None, tags=None, **kwargs):
-    """``count`` instances in one RunInstances call, sorted ids."""
+def profile_not_known_yet(exc):
+    """EC2 does not know the profile a request names yet: one of its propagation forms
+    (tests/sandbox/rules.py, ``propagation_error``): ``InvalidParameterValue`` "... Invalid IAM
+    Instance Profile name|ARN" or 'IAM Instance Profile "..." has no associated IAM Roles', or
+    ``IncorrectState`` "... InstanceIdentityProfileNotFound ...". A careful client retries these."""
+    error = getattr(exc, "response", {}).get("Error", {})
+    message = error.get("Message", "")
+    return (error.get("Code") in ("InvalidParameterValue", "IncorrectState")
+            and ("IAM Instance Profile" in message or "InstanceIdentityProfileNotFound" in message))
+
+
+def launch(ec2, count, profile=None, tags=None, wait=True, timeout=30.0, **kwargs):
+    """``count`` instances in one RunInstances call, sorted ids, launched as a careful client
+    launches them: the call is retried while EC2 does not know ``profile`` yet (the sandbox, like
+    EC2, refuses a profile made or given its role a moment ago: tests/sandbox/rules.py), and
+    (``wait``) the instances are waited for until they run (they are ``pending`` for a moment, as
+    on EC2, and EC2 associates a profile only with a running or stopped instance).
+
+    A test that launches with a profile it made in its setup should rather ``settle`` it
+    (``sandbox.rules.settle(name)``: a profile EC2 knows, as minutes after it was made), so that
+    the retries here are a safety net, not a second of sleeping."""
+    import botocore.exceptions
+
     kwargs.update(ImageId=AMI, InstanceType="t3.micro", MinCount=count, MaxCount=count)
     if profile:
         kwargs["IamInstanceProfile"] = {"Name": profile}
     if tags:
         kwargs["TagSpecifications"] = [{"ResourceType": "instance",
                                         "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
-    return sorted(i["InstanceId"] for i in ec2.run_instances(**kwargs)["Instances"])
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ids = sorted(i["InstanceId"] for i in ec2.run_instances(**kwargs)["Instances"])
+            break
+        except botocore.exceptions.ClientError as exc:
+            if not profile_not_known_yet(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    if wait:
+        wait_running(ec2, ids, timeout=timeout)
+    return ids
+
+
+def wait_running(ec2, instance_ids, states=("running",), timeout=30.0):
+    """Wait until every instance is in one of ``states`` (by DescribeInstances, at most 200 ids
+    a call, as EC2 allows); returns {id: state}."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = {}
+        for start in range(0, len(instance_ids), 200):
+            reply = ec2.describe_instances(InstanceIds=list(instance_ids[start:start + 200]))
+            for reservation in reply["Reservations"]:
+                for instance in reservation["Instances"]:
+                    seen[instance["InstanceId"]] = instance["State"]["Name"]
+        if all(seen.get(i) in states for i in instance_ids):
+            return seen
+        if time.monotonic() > deadline:
+            raise AssertionError("instances still not {0} after {1} s: {2}".format(states, timeout, seen))
+        time.sleep(0.05)
+
+
+def settled_snapshot(sandbox, timeout=30.0):
+    """``sandbox_snapshot.snapshot`` once no association is ``associating`` or ``disassociating``.
+
+    EC2 (and so the sandbox, tests/sandbox/moto_fixes.py) shows an association in one of these
+    states for a moment after the call that made or removed it; a module that does not wait for
+    the end (``wait: false``, a forced profile delete) has done its part when the call is
+    accepted. To compare what is left, look as a careful client looks: once EC2 has finished.
+    The snapshot's reads are the sandbox's own (not logged, never faulted)."""
+    from sandbox_snapshot import snapshot
+
+    deadline = time.monotonic() + timeout
+    while True:
+        state = snapshot(sandbox)
+        moving = [a for a in state["ec2"]["associations"].values()
+                  if a["state"] in ("associating", "disassociating")]
+        if not moving:
+            return state
+        if time.monotonic() > deadline:
+            raise AssertionError("associations still changing after {0} s: {1}".format(timeout, moving))
+        time.sleep(0.05)
 
 
 def run_with_vars(sandbox, playbook, tmp_path, name, variables, *args, **kwargs):

@@ -63,6 +63,9 @@ class World:
         make_profile(iam, "other", "other")
         make_profile(iam, "old", "old")
         make_profile(iam, "spare")
+        # The world was there before the run: EC2 knows these profiles (the run's propagation
+        # refusals are the fault proxy's, scripted, and the sandbox's for the fresh profile fleet).
+        sandbox.rules.settle()
         self.fresh = launch(ec2, 20)
         self.swap = launch(ec2, 10, profile="old")
         self.detach = launch(ec2, 5, profile="old")
@@ -162,6 +165,7 @@ class RoleWorld:
         iam, ec2 = sandbox.client("iam"), sandbox.client("ec2")
         make_role(iam, "legacy")
         make_profile(iam, "legacy", "legacy")
+        sandbox.rules.settle("legacy")  # the world was there before the run: EC2 knows legacy
         self.by_id = launch(ec2, 10)
         self.tagged = (launch(ec2, 5, tags={"team": "fleet-web"})
                        + launch(ec2, 5, profile="legacy", tags={"team": "fleet-web"}))

@@ -52,6 +52,7 @@ def test_a_killed_run_then_a_rerun_converges(sandbox, tmp_path):
     for name in ("fleet", "old"):
         make_role(iam, name)
         make_profile(iam, name, name)
+    sandbox.rules.settle()  # profiles EC2 knows, as minutes after they were made: this test is about the kill
     bare = launch(ec2, 40)
     carrying_old = launch(ec2, 20, profile="old")
     ids = bare + carrying_old

@@ -24,6 +24,7 @@ from reliability_support import profile_arn
 from reliability_support import record_figures
 from reliability_support import run_module
 from reliability_support import run_with_vars
+from reliability_support import settled_snapshot
 from sandbox_snapshot import active_associations
 from sandbox_snapshot import diff
 from sandbox_snapshot import snapshot
@@ -44,6 +45,7 @@ def test_a_profile_in_use_is_deleted_only_with_force(sandbox):
     make_role(iam, "busy")
     make_profile(iam, "busy", "busy")
     make_profile(iam, "bystander", "busy")
+    sandbox.rules.settle()  # profiles EC2 knows, as minutes after they were made
     users = launch(ec2, 3, profile="busy")
     others = launch(ec2, 2, profile="bystander")
     before = snapshot(sandbox)
@@ -59,8 +61,11 @@ def test_a_profile_in_use_is_deleted_only_with_force(sandbox):
     assert forced["changed"] and forced["actions"] == ["disassociated", "role_removed", "deleted"]
     expected = without_associations(before, users)
     del expected["iam"]["instance_profiles"]["busy"]
-    assert diff(expected, snapshot(sandbox)) == []  # the bystander profile, its role and instances untouched
-    assert set(active_associations(snapshot(sandbox))) == set(others)
+    # The module does not wait for EC2 to finish the disassociations (they are `disassociating` for
+    # a moment): compare once EC2 has.
+    after = settled_snapshot(sandbox)
+    assert diff(expected, after) == []  # the bystander profile, its role and instances untouched
+    assert set(active_associations(after)) == set(others)
 
 
 def test_absent_removes_only_the_associations_it_names(sandbox):
@@ -69,6 +74,7 @@ def test_absent_removes_only_the_associations_it_names(sandbox):
         make_role(iam, name)
         make_profile(iam, name, name)
     make_profile(iam, "a-too", "a")
+    sandbox.rules.settle()  # profiles EC2 knows, as minutes after they were made
     carrying_a = launch(ec2, 3, profile="a")
     carrying_a_too = launch(ec2, 2, profile="a-too")
     carrying_b = launch(ec2, 3, profile="b")
@@ -91,7 +97,7 @@ def test_absent_removes_only_the_associations_it_names(sandbox):
     by_role = run_module(sandbox, "ec2_profile_association", {
         "instance_ids": named, "role": "a", "state": "absent"})
     assert by_role["summary"]["disassociated"] == 2  # a-too holds role a; carrying_a[2] is not named
-    final = snapshot(sandbox)
+    final = settled_snapshot(sandbox)  # by_arn did not wait (wait: false) for EC2 to finish
     assert diff(without_associations(before, carrying_a[:2] + carrying_a_too + carrying_b), final) == []
     assert active_associations(final) == {carrying_a[2]: [profile_arn("a")]}
     again = run_module(sandbox, "ec2_profile_association", {"instance_ids": named, "role": "a", "state": "absent"})
@@ -109,6 +115,7 @@ def test_the_role_teardown_touches_only_what_its_variables_name(sandbox, tmp_pat
     make_profile(iam, "team-a", "team-a")
     make_role(iam, "team-b")
     make_profile(iam, "team-b", "team-b")
+    sandbox.rules.settle()  # profiles EC2 knows, as minutes after they were made
     by_id = launch(ec2, 2, profile="team-a")
     tagged = launch(ec2, 2, profile="team-a", tags={"team": "a"})
     forgotten = launch(ec2, 1, profile="team-a")  # uses team-a, named by no variable

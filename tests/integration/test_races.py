@@ -38,6 +38,7 @@ def fleet(sandbox):
     iam, ec2 = sandbox.client("iam"), sandbox.client("ec2")
     make_role(iam, "legacy")
     make_profile(iam, "legacy", "legacy")
+    sandbox.rules.settle("legacy")  # the fleet was there before the race: EC2 knows legacy
     by_id = launch(ec2, 25)
     tagged = launch(ec2, 15, tags={"team": "race"}) + launch(ec2, 10, profile="legacy", tags={"team": "race"})
     return by_id, tagged, {"fleet_role": "racer", "instance_ids": by_id, "team": "race", "template": "race-web"}

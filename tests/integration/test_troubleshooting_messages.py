@@ -5,14 +5,16 @@ A message changed in the code without the page, or the other way round, fails he
 import json
 import os
 import re
+import time
 
 import pytest
 
 from ansible_collections.keyless.aws.plugins.module_utils import associations as A
-from ansible_collections.keyless.aws.plugins.module_utils import profiles as P
+from ansible_collections.keyless.aws.plugins.module_utils import instance_profile as IP
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryingClient
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryPolicy
+from ansible_collections.keyless.aws.plugins.module_utils.common import Timing
 from reliability_support import ROOT
 from reliability_support import launch
 from reliability_support import make_profile
@@ -44,6 +46,17 @@ class FakeClock:
         return self.now
 
 
+def detach_all(ec2):
+    """Disassociate every association and wait, as a careful client does, until EC2 lists none:
+    a ``disassociating`` one still holds its instance (tests/sandbox/moto_fixes.py)."""
+    for association in ec2.describe_iam_instance_profile_associations()["IamInstanceProfileAssociations"]:
+        ec2.disassociate_iam_instance_profile(AssociationId=association["AssociationId"])
+    deadline = time.monotonic() + 30
+    while ec2.describe_iam_instance_profile_associations()["IamInstanceProfileAssociations"]:
+        assert time.monotonic() < deadline, "associations still listed 30 s after they were disassociated"
+        time.sleep(0.05)
+
+
 def produced(sandbox):
     fake = FakeClock()
     # The retries wait on a fake clock: 120 s of propagation retries take no time at all.
@@ -53,6 +66,9 @@ def produced(sandbox):
     for name in ("web", "batch"):
         make_role(iam, name)
     make_profile(iam, "web", "web")
+    # EC2 knows web, as minutes after it was made: the propagation message below is provoked by the
+    # fault proxy's scripted refusals, and the other messages are not about propagation.
+    sandbox.rules.settle("web")
     fleet = launch(sandbox.client("ec2"), 3)
     messages = []
 
@@ -66,7 +82,7 @@ def produced(sandbox):
         params.setdefault("instance_profile", "web")
         return A.converge(ec2, iam, params, False, region="us-east-1", timing=timing)
 
-    timing = A._Timing(sleep=fake.sleep, clock=fake.clock)  # pylint: disable=protected-access
+    timing = Timing(sleep=fake.sleep, clock=fake.clock)
     # EC2 does not know the profile, for longer than propagation_timeout (the default, 120 s).
     sandbox.faults.configure({"scripted": [{"preset": "propagation", "first": 1000}]})
     fails(converge, timing=timing, instance_ids=fleet[:1], propagation_timeout=120)
@@ -83,8 +99,7 @@ def produced(sandbox):
         fails(converge, instance_ids=fleet, max_concurrency=1)
     finally:
         sandbox.app.interceptors.remove(refuse_second)
-    for association in ec2.describe_iam_instance_profile_associations()["IamInstanceProfileAssociations"]:
-        ec2.disassociate_iam_instance_profile(AssociationId=association["AssociationId"])
+    detach_all(ec2)
 
     # Another run keeps attaching something else first: every attach finds the instance taken.
     def always_taken(info):
@@ -112,24 +127,24 @@ def produced(sandbox):
     iam.remove_role_from_instance_profile(InstanceProfileName="web", RoleName="web")
     sandbox.app.interceptors.append(batch_first)
     try:
-        fails(P.manage_profile, iam, lambda: ec2, {"name": "web", "role": "web"}, False)
+        fails(IP.manage_profile, iam, lambda: ec2, {"name": "web", "role": "web"}, False)
     finally:
         sandbox.app.interceptors.remove(batch_first)
     iam.remove_role_from_instance_profile(InstanceProfileName="web", RoleName="batch")
     iam.add_role_to_instance_profile(InstanceProfileName="web", RoleName="web")
+    sandbox.rules.settle("web")  # web holds its role again, as it did minutes ago: EC2 knows it
 
     # A killed run left an association in flight that AWS does not finish within wait_timeout.
     sandbox.faults.configure({"associating_reads": 1000})
     ec2.associate_iam_instance_profile(InstanceId=fleet[2], IamInstanceProfile={"Name": "web"})
     fails(converge, timing=timing, instance_ids=fleet[2:], wait_timeout=300)
     sandbox.faults.clear()
-    for association in ec2.describe_iam_instance_profile_associations()["IamInstanceProfileAssociations"]:
-        ec2.disassociate_iam_instance_profile(AssociationId=association["AssociationId"])
+    detach_all(ec2)
 
     # Deleting a profile in use.
     ec2.associate_iam_instance_profile(InstanceId=fleet[0], IamInstanceProfile={"Name": "web"})
     ec2.associate_iam_instance_profile(InstanceId=fleet[1], IamInstanceProfile={"Name": "web"})
-    fails(P.manage_profile, iam, lambda: ec2, {"name": "web", "state": "absent"}, False)
+    fails(IP.manage_profile, iam, lambda: ec2, {"name": "web", "state": "absent"}, False)
     return messages
 
 
