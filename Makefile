@@ -34,11 +34,11 @@ test: venv ## the whole test suite: sanity, lint, unit, integration, docs, chang
 demo: venv ## run playbooks/provision.yml against the embedded sandbox
 	$(SANDBOX) bash scripts/demo.sh
 
-unit: venv ## unit tests of plugins/ (pytest)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/unit
+unit: venv ## unit tests of plugins/ (pytest, no AWS), then functional ones (module_utils and the sandbox, in process)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/unit tests/functional
 
-integration: venv ## integration playbooks against the sandbox
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/integration
+integration: venv ## integration playbooks against the sandbox, and the docs' consistency with the code
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/docs tests/integration
 
 sanity: venv ## ansible-test sanity --venv
 	bash scripts/sanity.sh

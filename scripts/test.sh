@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` runs it (after `make venv`). Each gate is timed; the
-# last one is pytest (unit + integration + molecule driver), whose closing line CI reads.
+# last one is pytest (unit, functional, docs, integration, molecule driver, packaging), whose
+# closing line CI reads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
@@ -23,7 +24,8 @@ gate sanity bash scripts/sanity.sh
 # The version matrix's second point (the lower bounds: ansible-core 2.17, amazon.aws 9) beside
 # .venv's 2.19; `make test-matrix` runs every point with sanity too.
 gate matrix-2.17 env MATRIX_STEPS="unit integration" bash scripts/test-matrix.sh 2.17
-gate pytest "$BIN/python" -m pytest -n "${PYTEST_WORKERS:-2}" tests/unit tests/integration tests/packaging
+gate pytest "$BIN/python" -m pytest -n "${PYTEST_WORKERS:-2}" tests/unit tests/functional tests/docs tests/integration \
+  tests/packaging
 # The secret scan over every log the run wrote, once all of them are written (under xdist the
 # same test may have run before the last logs existed).
 gate secret-scan "$BIN/python" -m pytest -p no:cacheprovider tests/integration/test_secrets.py -k no_log_the_tests_wrote

@@ -12,7 +12,10 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # scripts/test-matrix.sh points KEYLESS_COLLECTIONS at the tree of a matrix venv (its amazon.aws).
 COLLECTIONS = os.environ.get("KEYLESS_COLLECTIONS") or os.path.join(ROOT, ".build", "collections")
-for path in (COLLECTIONS, os.path.join(ROOT, "tests")):
+# tests/integration holds the support modules (runner, reliability_support) the docs and
+# packaging tests use too; tests/docs the page reader (quoted).
+for path in (COLLECTIONS, os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "integration"),
+             os.path.join(ROOT, "tests", "docs")):
     if path not in sys.path:
         sys.path.insert(0, path)
 

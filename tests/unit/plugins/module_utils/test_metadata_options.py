@@ -1,5 +1,5 @@
-"""metadata_options.py: botocore Stubber pins the exact requests (what moto cannot say), the sandbox
-the behaviour end to end."""
+"""metadata_options.py: botocore Stubber pins the exact requests (what moto cannot say); the
+sandbox runs the same job end to end in tests/functional/plugins/module_utils/test_metadata_options.py."""
 
 import base64
 import datetime
@@ -17,8 +17,6 @@ from ansible_collections.keyless.aws.plugins.module_utils.common import Timing
 
 LT_ID = "lt-0123456789abcdef0"
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-MUTATING = ("ModifyInstanceMetadataOptions", "CreateLaunchTemplateVersion", "ModifyLaunchTemplate",
-            "ModifyInstanceMetadataDefaults")
 FAKE_KEY_ID = "AKIA" + "EXAMPLEKEYID0001"  # 16 characters after the prefix
 FAKE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # 40 characters
 
@@ -422,30 +420,6 @@ def test_account_defaults_under_a_declarative_policy_fail_before_any_change(ec2)
     with pytest.raises(KeylessError) as error:
         mo.manage_metadata_options(ec2, params(account_defaults=True), False)
     assert error.value.param == "account_defaults" and "ask the org team" in error.value.message
-
-
-# ---- against the sandbox: check mode predicts exactly, with no mutating call -----------------------
-
-
-def test_check_mode_predicts_the_real_run_exactly_against_the_sandbox(sandbox):
-    ec2 = sandbox.client("ec2")
-    ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={
-        "ImageId": "ami-12345678", "MetadataOptions": {"HttpTokens": "optional", "HttpPutResponseHopLimit": 2}})
-    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId="ami-12345678", MinCount=2, MaxCount=2)["Instances"]]
-    args = params(instance_ids=ids, launch_templates=[{"name": "web"}], account_defaults=True)
-    sandbox.app.clear_log()
-    predicted = mo.manage_metadata_options(ec2, args, True)
-    assert not [c for c in sandbox.calls() if c["action"] in MUTATING]
-    real = mo.manage_metadata_options(ec2, args, False)
-    for key in ("changed", "instances", "launch_templates", "account_defaults", "diff"):
-        assert predicted[key] == real[key], key
-    again = mo.manage_metadata_options(ec2, args, False)
-    assert again["changed"] is False
-    data = ec2.describe_launch_template_versions(LaunchTemplateName="web", Versions=["$Default"])[
-        "LaunchTemplateVersions"][0]
-    assert data["VersionNumber"] == 2
-    assert data["LaunchTemplateData"]["ImageId"] == "ami-12345678"  # inherited from version 1
-    assert data["LaunchTemplateData"]["MetadataOptions"] == {"HttpTokens": "required", "HttpPutResponseHopLimit": 2}
 
 
 def test_a_retried_version_creation_reuses_its_client_token(ec2):

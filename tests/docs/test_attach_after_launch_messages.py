@@ -4,8 +4,6 @@ set of messages the code gives is exactly the set the page quotes: a message cha
 code without the page (or the other way round) fails here."""
 
 import json
-import os
-import re
 
 import pytest
 
@@ -15,11 +13,9 @@ from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessE
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryingClient
 from ansible_collections.keyless.aws.plugins.module_utils.common import Timing
 from ansible_collections.keyless.aws.plugins.module_utils.instances import is_settled
+from quoted import message_blocks
 from sandbox.faults import propagation_fault
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-GUIDE = os.path.join(ROOT, "docs", "attach-after-launch.md")
-MESSAGE_BLOCK = re.compile(r"^```text message[ \t]*\n(.*?)\n^```[ \t]*$", re.M | re.S)
 EC2_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 LAMBDA_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -30,8 +26,7 @@ INSTANCE_PLACEHOLDER = "i-0123456789abcdef0"
 
 
 def quoted_messages():
-    with open(GUIDE) as handle:
-        return MESSAGE_BLOCK.findall(handle.read())
+    return message_blocks("attach-after-launch.md")
 
 
 def test_the_guide_quotes_messages():

@@ -13,41 +13,20 @@ provoked against the sandbox by test_troubleshooting_messages.py.)
 
 import ast
 import os
-import re
 import string
 
 import pytest
 
-from runner import ROOT
+from quoted import ROOT
+from quoted import table_rows
 
 PAGE = os.path.join(ROOT, "docs", "troubleshooting.md")
 PLUGINS = os.path.join(ROOT, "plugins")
-HEADER = re.compile(r"^\|\s*Symptom\s*\|\s*Exact message\s*\|\s*What to do\s*\|\s*$")
 ELLIPSIS = "..."
 WILD = None  # a placeholder: any text, possibly empty
 MIN_LITERAL = 15  # characters of a fragment that must come from the literal text, not placeholders
 VALUE = 50  # the longest value a placeholder stands for (an instance profile ARN is about 50 characters)
 WINDOW = 12
-
-
-def table_rows(text):
-    """(line number, symptom, message) for every row of every troubleshooting table."""
-    rows = []
-    lines = text.splitlines()
-    number = 0
-    while number < len(lines):
-        if HEADER.match(lines[number]):
-            number += 2  # the header and its |---| line
-            while number < len(lines) and lines[number].startswith("|"):
-                cells = [cell.strip() for cell in lines[number].strip().strip("|").split("|")]
-                assert len(cells) == 3, "docs/troubleshooting.md:{0}: a row needs 3 cells".format(number + 1)
-                quoted = re.findall(r"`([^`]+)`", cells[1])
-                assert len(quoted) == 1, (
-                    "docs/troubleshooting.md:{0}: quote exactly one message, in backticks".format(number + 1))
-                rows.append((number + 1, cells[0], quoted[0]))
-                number += 1
-        number += 1
-    return rows
 
 
 def tokens_of(text):

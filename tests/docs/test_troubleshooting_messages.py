@@ -3,7 +3,6 @@ here, through the sandbox's faults, and must be exactly what the code says (inst
 A message changed in the code without the page, or the other way round, fails here."""
 
 import json
-import os
 import re
 import time
 
@@ -15,20 +14,17 @@ from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessE
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryingClient
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryPolicy
 from ansible_collections.keyless.aws.plugins.module_utils.common import Timing
-from reliability_support import ROOT
 from reliability_support import launch
 from reliability_support import make_profile
 from reliability_support import make_role
+from quoted import message_blocks
 from sandbox.faults import ec2_error
 
-PAGE = os.path.join(ROOT, "docs", "troubleshooting.md")
-MESSAGE_BLOCK = re.compile(r"^```text message[ \t]*\n(.*?)\n^```[ \t]*$", re.M | re.S)
 INSTANCE_ID = re.compile(r"i-[0-9a-f]{17}")
 
 
 def quoted():
-    with open(PAGE) as handle:
-        return MESSAGE_BLOCK.findall(handle.read())
+    return message_blocks("troubleshooting.md")
 
 
 def ids_out(message):
