@@ -34,6 +34,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.instances import descr
 from ansible_collections.keyless.aws.plugins.module_utils.instances import select_instances
 from ansible_collections.keyless.aws.plugins.module_utils.instances import state_of
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_instance_ids
+from ansible_collections.keyless.aws.plugins.module_utils.validation import check_launch_template_version
 
 # (module option, EC2 API member), in the order results show them.
 OPTIONS = (
@@ -51,7 +52,6 @@ GONE_REASON = "their metadata options cannot change"
 
 _TEMPLATE_ID = re.compile(r"^lt-[0-9a-f]{17}$")
 _TEMPLATE_NAME = re.compile(r"^[a-zA-Z0-9().\-/_]{3,128}$")
-_VERSION = re.compile(r"^(\$Latest|\$Default|[1-9][0-9]*)$")
 
 _TEMPLATE_NOT_FOUND = (
     "InvalidLaunchTemplateName.NotFoundException",
@@ -105,9 +105,7 @@ def check_launch_templates(entries, param="launch_templates"):
                                "( ) . - / _).".format(where, name), param=param)
         version = entry.get("version")
         version = "$Default" if version in (None, "") else str(version)
-        if not _VERSION.match(version):
-            raise KeylessError("{0}: version {1!r} is not $Default, $Latest or a version number from 1.".format(
-                where, version), param=param)
+        check_launch_template_version(version, where, param)
         key = template_id or name
         if key in seen:
             raise KeylessError("{0}: launch template {1!r} is named twice.".format(where, key), param=param)

@@ -26,6 +26,7 @@ _IAM_NAME = re.compile(r"^[\w+=,.@-]+$", re.ASCII)
 _IAM_PATH = re.compile(r"^/([\x21-\x7e]*/)?$")
 _TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)
 _INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+_TEMPLATE_VERSION = re.compile(r"^(\$Latest|\$Default|[1-9][0-9]*)$")
 
 NAME_LIMITS = {"instance profile": 128, "role": 64}
 
@@ -155,3 +156,12 @@ def check_instance_ids(ids, param="instance_ids"):
         if instance_id not in seen:
             seen.append(instance_id)
     return seen
+
+
+def check_launch_template_version(version, name, param=None):
+    """A launch template version: $Default, $Latest or a number from 1 (``name`` as the message
+    says it, such as launch_templates[0]; ``param`` the parameter, ``name`` when not given)."""
+    if not _TEMPLATE_VERSION.match(str(version)):
+        raise KeylessError("{0}: version {1!r} is not $Default, $Latest or a version number from 1.".format(
+            name, version), param=param or name)
+    return str(version)
