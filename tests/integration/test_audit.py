@@ -11,6 +11,7 @@ import json
 import os
 
 from runner import ROOT, run_playbook
+from sandbox.seed import wait_until
 
 AUDIT = os.path.join(ROOT, "playbooks", "audit.yml")
 TRUST_EC2 = {"Version": "2012-10-17", "Statement": [
@@ -27,10 +28,14 @@ def _user_data(text):
     return base64.b64encode(text.encode()).decode()
 
 
-def _profile(iam, name, role=None):
+def _profile(sandbox, name, role=None):
+    """A profile (holding ``role``) that EC2 already knows, as minutes after it was made: the seed
+    is a fleet that has been there a while, and the audit is not about propagation."""
+    iam = sandbox.client("iam")
     iam.create_instance_profile(InstanceProfileName=name)
     if role:
         iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role)
+    sandbox.rules.settle(name)
 
 
 def _instance(ec2, name, tokens="required", profile=None):
@@ -55,12 +60,20 @@ def seed_clean(sandbox):
     """What a keyless fleet looks like: nothing in here is a finding."""
     iam, ec2 = sandbox.client("iam"), sandbox.client("ec2")
     iam.create_role(RoleName="good", AssumeRolePolicyDocument=json.dumps(TRUST_EC2))
-    _profile(iam, "good", "good")
+    _profile(sandbox, "good", "good")
     clean = _instance(ec2, "clean", profile="good")
     _template(ec2, "clean-lt", {"HttpTokens": "required"}, user_data="#!/bin/sh\necho hello\n")
     gone = _instance(ec2, "terminated")  # no profile, IMDSv2: but terminated, so not live
     ec2.terminate_instances(InstanceIds=[gone])
+    wait_until(sandbox, [gone], ("terminated",))
     return {"clean": clean}
+
+
+def _settled(sandbox):
+    """Wait until the seeded fleet is past ``pending`` / ``shutting-down`` (as a fleet that has
+    been there a while is): the audit reads a settled region."""
+    ids = [i["InstanceId"] for r in sandbox.client("ec2").describe_instances()["Reservations"] for i in r["Instances"]]
+    wait_until(sandbox, ids, ("running", "terminated"))
 
 
 def seed_findings(sandbox):
@@ -74,13 +87,14 @@ def seed_findings(sandbox):
     baked = "#!/bin/sh\nexport AWS_ACCESS_KEY_ID={0}\nexport AWS_SECRET_ACCESS_KEY={1}\n".format(
         BAKED_KEY_ID, BAKED_SECRET)
     _template(ec2, "keys-lt", {"HttpTokens": "required"}, user_data=baked)
-    _profile(iam, "empty")
+    _profile(sandbox, "empty")
     _instance(ec2, "empty-holder", profile="empty")
     iam.create_role(RoleName="lambda-only", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
-    _profile(iam, "lambda-prof", "lambda-only")
+    _profile(sandbox, "lambda-prof", "lambda-only")
     _instance(ec2, "lambda-holder", profile="lambda-prof")
     iam.create_role(RoleName="spare", AssumeRolePolicyDocument=json.dumps(TRUST_EC2))
-    _profile(iam, "unused", "spare")
+    _profile(sandbox, "unused", "spare")
+    _settled(sandbox)
     expected = {
         ("instance_without_profile", ids["no-profile"]),
         ("instance_allows_imdsv1", ids["v1"]),
@@ -149,6 +163,7 @@ def test_audit_of_a_clean_region_finds_nothing(sandbox, tmp_path):
     ec2 = sandbox.client("ec2")
     _template(ec2, "unset-lt")
     ec2.modify_instance_metadata_defaults(HttpTokens="required")
+    _settled(sandbox)
     run, report, markdown = _audit(sandbox, tmp_path, "audit-clean", "-e", "audit_fail_on_findings=true")
     assert run.returncode == 0, run.output[-4000:]
     assert report["findings"] == [] and set(report["counts"].values()) == {0}

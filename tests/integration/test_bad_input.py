@@ -25,6 +25,7 @@ from reliability_support import mutating_calls
 from reliability_support import record_figures
 from reliability_support import run_module
 from reliability_support import run_playbook
+from sandbox.seed import wait_until
 from sandbox_snapshot import diff
 from sandbox_snapshot import snapshot
 
@@ -39,6 +40,9 @@ def corpus():
 
 
 def build_world(sandbox):
+    """The world the corpus names, as it is minutes after it was made: profiles EC2 knows (the
+    corpus is about bad input, not propagation), instances running, the terminated one
+    terminated (not ``shutting-down``, which would change between the two snapshots)."""
     iam, ec2 = sandbox.client("iam"), sandbox.client("ec2")
     make_role(iam, "app")
     make_profile(iam, "app-profile", "app")
@@ -46,10 +50,12 @@ def build_world(sandbox):
     make_profile(iam, "lambda", "lambda")
     make_profile(iam, "empty-profile")
     iam.create_instance_profile(InstanceProfileName="web", Path="/web/")
+    sandbox.rules.settle()
     ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={"ImageId": "ami-12345678"})
     instances = {"attached": launch(ec2, 1, profile="app-profile")[0], "bare": launch(ec2, 1)[0],
                  "terminated": launch(ec2, 1)[0]}
     ec2.terminate_instances(InstanceIds=[instances["terminated"]])
+    wait_until(sandbox, [instances["terminated"]], ("terminated",))
     return instances
 
 

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from runner import ROOT
+from sandbox.seed import wait_until
 
 PLAYBOOK = os.path.join(ROOT, "playbooks", "harden.yml")
 MUTATING = ("ModifyInstanceMetadataOptions", "CreateLaunchTemplateVersion", "ModifyLaunchTemplate",
@@ -36,7 +37,12 @@ def seed(sandbox):
         "db": launch("db", HttpTokens="optional"),  # targeted by nothing
         "named": launch("batch", HttpTokens="optional"),
     }
-    ec2.terminate_instances(InstanceIds=[launch("web", HttpTokens="optional")])  # matched by the filter, skipped
+    gone = launch("web", HttpTokens="optional")
+    ec2.terminate_instances(InstanceIds=[gone])  # matched by the filter, skipped
+    # As a careful client, wait until the fleet is past pending / shutting-down (the sandbox,
+    # like EC2, shows them for a moment): the playbook meets a settled fleet.
+    wait_until(sandbox, list(ids.values()), ("running",))
+    wait_until(sandbox, [gone], ("terminated",))
     ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={
         "ImageId": "ami-12345678", "InstanceType": "t3.micro", "MetadataOptions": {"HttpTokens": "optional"}})
     ec2.create_launch_template(LaunchTemplateName="hardened", LaunchTemplateData={

@@ -8,6 +8,7 @@ import re
 import yaml
 
 from runner import ROOT, run_playbook
+from sandbox.seed import run_instances
 
 ROLE = os.path.join(ROOT, "roles", "instance_profile")
 BLOCK = re.compile(r"^```yaml playbook[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
@@ -49,12 +50,14 @@ def test_readme_examples_run(sandbox, tmp_path):
     # The fleet the second example finds: two running web instances, one carrying another profile.
     iam = sandbox.client("iam")
     iam.create_instance_profile(InstanceProfileName="web-old")
+    # A profile EC2 knows, as the fleet's old one would be (the example is not about propagation).
+    sandbox.rules.settle("web-old")
     for profile in (None, "web-old"):
-        kwargs = dict(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+        kwargs = dict(ImageId="ami-12345678", InstanceType="t3.micro",
                       TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "team", "Value": "web"}]}])
         if profile:
             kwargs["IamInstanceProfile"] = {"Name": profile}
-        ec2.run_instances(**kwargs)
+        run_instances(sandbox, **kwargs)  # waits until the instance runs, as the comment above says
     with open(os.path.join(ROLE, "README.md")) as handle:
         blocks = BLOCK.findall(handle.read())
     assert len(blocks) == 3
