@@ -16,14 +16,14 @@ from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessE
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_iam_name
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_iam_path
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_instance_ids
-from ansible_collections.keyless.aws.plugins.module_utils.validation import check_launch_template_version
+from ansible_collections.keyless.aws.plugins.module_utils.validation import check_launch_templates
 
 RULES = {
     "role_name": lambda value, name: check_iam_name(value, name, "role"),
     "instance_profile_name": lambda value, name: check_iam_name(value, name, "instance profile"),
     "iam_path": check_iam_path,
     "instance_ids": check_instance_ids,
-    "launch_template_version": check_launch_template_version,
+    "launch_templates": check_launch_templates,
 }
 
 

@@ -34,7 +34,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.instances import descr
 from ansible_collections.keyless.aws.plugins.module_utils.instances import select_instances
 from ansible_collections.keyless.aws.plugins.module_utils.instances import state_of
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_instance_ids
-from ansible_collections.keyless.aws.plugins.module_utils.validation import check_launch_template_version
+from ansible_collections.keyless.aws.plugins.module_utils.validation import check_launch_templates
 
 # (module option, EC2 API member), in the order results show them.
 OPTIONS = (
@@ -50,8 +50,6 @@ ACCOUNT_OPTIONS = ("HttpTokens", "HttpEndpoint", "HttpPutResponseHopLimit", "Ins
 
 GONE_REASON = "their metadata options cannot change"
 
-_TEMPLATE_ID = re.compile(r"^lt-[0-9a-f]{17}$")
-_TEMPLATE_NAME = re.compile(r"^[a-zA-Z0-9().\-/_]{3,128}$")
 
 _TEMPLATE_NOT_FOUND = (
     "InvalidLaunchTemplateName.NotFoundException",
@@ -83,35 +81,6 @@ def desired_options(params):
                 )
         desired[member] = value
     return desired
-
-
-def check_launch_templates(entries, param="launch_templates"):
-    """Each entry: exactly one of name or id, and a version ($Default, $Latest or a number >= 1)."""
-    checked = []
-    seen = set()
-    for index, entry in enumerate(entries or []):
-        where = "{0}[{1}]".format(param, index)
-        if not isinstance(entry, dict):
-            raise KeylessError("{0}: give a template as a dict with name or id (and optionally version).".format(where),
-                               param=param)
-        name, template_id = entry.get("name"), entry.get("id")
-        if bool(name) == bool(template_id):
-            raise KeylessError("{0}: give exactly one of name or id for a launch template.".format(where), param=param)
-        if template_id and not _TEMPLATE_ID.match(template_id):
-            raise KeylessError("{0}: {1!r} is not a launch template id (lt- followed by 17 hexadecimal "
-                               "digits).".format(where, template_id), param=param)
-        if name and not _TEMPLATE_NAME.match(name):
-            raise KeylessError("{0}: {1!r} is not a launch template name (3 to 128 letters, digits and "
-                               "( ) . - / _).".format(where, name), param=param)
-        version = entry.get("version")
-        version = "$Default" if version in (None, "") else str(version)
-        check_launch_template_version(version, where, param)
-        key = template_id or name
-        if key in seen:
-            raise KeylessError("{0}: launch template {1!r} is named twice.".format(where, key), param=param)
-        seen.add(key)
-        checked.append({"name": name, "id": template_id, "version": version})
-    return checked
 
 
 def validated(params):

@@ -26,6 +26,8 @@ _IAM_NAME = re.compile(r"^[\w+=,.@-]+$", re.ASCII)
 _IAM_PATH = re.compile(r"^/([\x21-\x7e]*/)?$")
 _TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)
 _INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+_TEMPLATE_ID = re.compile(r"^lt-[0-9a-f]{17}$")
+_TEMPLATE_NAME = re.compile(r"^[a-zA-Z0-9().\-/_]{3,128}$")
 _TEMPLATE_VERSION = re.compile(r"^(\$Latest|\$Default|[1-9][0-9]*)$")
 
 NAME_LIMITS = {"instance profile": 128, "role": 64}
@@ -165,3 +167,32 @@ def check_launch_template_version(version, name, param=None):
         raise KeylessError("{0}: version {1!r} is not $Default, $Latest or a version number from 1.".format(
             name, version), param=param or name)
     return str(version)
+
+
+def check_launch_templates(entries, param="launch_templates"):
+    """Each entry: exactly one of name or id, and a version ($Default, $Latest or a number >= 1)."""
+    checked = []
+    seen = set()
+    for index, entry in enumerate(entries or []):
+        where = "{0}[{1}]".format(param, index)
+        if not isinstance(entry, dict):
+            raise KeylessError("{0}: give a template as a dict with name or id (and optionally version).".format(where),
+                               param=param)
+        name, template_id = entry.get("name"), entry.get("id")
+        if bool(name) == bool(template_id):
+            raise KeylessError("{0}: give exactly one of name or id for a launch template.".format(where), param=param)
+        if template_id and not _TEMPLATE_ID.match(template_id):
+            raise KeylessError("{0}: {1!r} is not a launch template id (lt- followed by 17 hexadecimal "
+                               "digits).".format(where, template_id), param=param)
+        if name and not _TEMPLATE_NAME.match(name):
+            raise KeylessError("{0}: {1!r} is not a launch template name (3 to 128 letters, digits and "
+                               "( ) . - / _).".format(where, name), param=param)
+        version = entry.get("version")
+        version = "$Default" if version in (None, "") else str(version)
+        check_launch_template_version(version, where, param)
+        key = template_id or name
+        if key in seen:
+            raise KeylessError("{0}: launch template {1!r} is named twice.".format(where, key), param=param)
+        seen.add(key)
+        checked.append({"name": name, "id": template_id, "version": version})
+    return checked
