@@ -16,6 +16,8 @@ import re
 import time
 
 from runner import BIN, OUTPUT, ROOT, run_playbook
+from sandbox.seed import launch_with
+from sandbox.seed import wait_states
 
 RELIABILITY = os.path.join(ROOT, "tests", "integration", "targets", "reliability")
 AMI = "ami-1e749f67"  # one of moto's default images
@@ -42,17 +44,6 @@ def make_profile(iam, name, role=None):
     return profile
 
 
-def profile_not_known_yet(exc):
-    """EC2 does not know the profile a request names yet: one of its propagation forms
-    (tests/sandbox/rules.py, ``propagation_error``): ``InvalidParameterValue`` "... Invalid IAM
-    Instance Profile name|ARN" or 'IAM Instance Profile "..." has no associated IAM Roles', or
-    ``IncorrectState`` "... InstanceIdentityProfileNotFound ...". A careful client retries these."""
-    error = getattr(exc, "response", {}).get("Error", {})
-    message = error.get("Message", "")
-    return (error.get("Code") in ("InvalidParameterValue", "IncorrectState")
-            and ("IAM Instance Profile" in message or "InstanceIdentityProfileNotFound" in message))
-
-
 def launch(ec2, count, profile=None, tags=None, wait=True, timeout=30.0, **kwargs):
     """``count`` instances in one RunInstances call, sorted ids, launched as a careful client
     launches them: the call is retried while EC2 does not know ``profile`` yet (the sandbox, like
@@ -63,44 +54,18 @@ def launch(ec2, count, profile=None, tags=None, wait=True, timeout=30.0, **kwarg
     A test that launches with a profile it made in its setup should rather ``settle`` it
     (``sandbox.rules.settle(name)``: a profile EC2 knows, as minutes after it was made), so that
     the retries here are a safety net, not a second of sleeping."""
-    import botocore.exceptions
-
     kwargs.update(ImageId=AMI, InstanceType="t3.micro", MinCount=count, MaxCount=count)
     if profile:
         kwargs["IamInstanceProfile"] = {"Name": profile}
     if tags:
         kwargs["TagSpecifications"] = [{"ResourceType": "instance",
                                         "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            ids = sorted(i["InstanceId"] for i in ec2.run_instances(**kwargs)["Instances"])
-            break
-        except botocore.exceptions.ClientError as exc:
-            if not profile_not_known_yet(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-    if wait:
-        wait_running(ec2, ids, timeout=timeout)
-    return ids
+    return sorted(i["InstanceId"] for i in launch_with(ec2, wait, timeout, **kwargs))
 
 
 def wait_running(ec2, instance_ids, states=("running",), timeout=30.0):
-    """Wait until every instance is in one of ``states`` (by DescribeInstances, at most 200 ids
-    a call, as EC2 allows); returns {id: state}."""
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = {}
-        for start in range(0, len(instance_ids), 200):
-            reply = ec2.describe_instances(InstanceIds=list(instance_ids[start:start + 200]))
-            for reservation in reply["Reservations"]:
-                for instance in reservation["Instances"]:
-                    seen[instance["InstanceId"]] = instance["State"]["Name"]
-        if all(seen.get(i) in states for i in instance_ids):
-            return seen
-        if time.monotonic() > deadline:
-            raise AssertionError("instances still not {0} after {1} s: {2}".format(states, timeout, seen))
-        time.sleep(0.05)
+    """Wait until every instance is in one of ``states``; returns {id: state} (seed.wait_states)."""
+    return wait_states(ec2, instance_ids, states, timeout)
 
 
 def settled_snapshot(sandbox, timeout=30.0):

@@ -105,6 +105,7 @@ from xml.sax.saxutils import escape
 from .extensions import account_of
 from .moto_fixes import associating_reads
 from .moto_fixes import set_associating_reads
+from .server import json_control
 # Re-exported: tests import these from here.
 from .moto_fixes import aws_fidelity  # noqa: F401 pylint: disable=unused-import
 from .moto_fixes import forget_client_tokens  # noqa: F401 pylint: disable=unused-import
@@ -659,20 +660,11 @@ class FaultProxy:
 
     # ---- control API ------------------------------------------------------------------------
     def control(self, method, path, body):
-        if path.rstrip("/") != CONTROL_PATH:
-            return 404, {"error": "unknown path {0}; use {1}".format(path, CONTROL_PATH)}
-        if method == "GET":
-            return 200, self.status()
-        if method == "DELETE":
+        def delete():
             self.clear()
-            return 200, self.status()
-        if method == "POST":
-            try:
-                config = json.loads(body.decode("utf-8")) if body else {}
-                return 200, self.configure(config)
-            except (ValueError, TypeError) as exc:  # ConfigError is a ValueError, so is bad JSON
-                return 400, {"error": str(exc)}
-        return 405, {"error": "use GET, POST or DELETE on {0}".format(CONTROL_PATH)}
+            return self.status()
+
+        return json_control(path, CONTROL_PATH, method, body, self.status, self.configure, delete)
 
 
 # ---- registration ---------------------------------------------------------------------------

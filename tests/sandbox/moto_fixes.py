@@ -143,9 +143,10 @@ state already in flight settles at the time it was given.
 
 import contextlib
 import copy
-import json
 import threading
 import time
+
+from .server import json_control
 
 CONTROL_PATH = "/_sandbox/transitions"
 
@@ -181,11 +182,15 @@ class TransitionsError(ValueError):
 
 
 class Transitions:
-    """How long each transitional state lasts (seconds; 0: settled at once, as plain moto)."""
+    """How long each transitional state lasts (seconds; 0: settled at once, as plain moto).
+
+    ``clock`` (monotonic seconds) times every transition; a test may replace it with one it
+    moves itself, so that "still in flight" never depends on the speed of the machine."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._seconds = dict(DEFAULT_SECONDS)
+        self.clock = time.monotonic
 
     @staticmethod
     def _checked(settings):
@@ -246,18 +251,7 @@ class Transitions:
 
     def control(self, method, path, body):
         """The control API at /_sandbox/transitions."""
-        if path.rstrip("/") != CONTROL_PATH:
-            return 404, {"error": "unknown path {0}; use {1}".format(path, CONTROL_PATH)}
-        if method == "GET":
-            return 200, self.settings()
-        if method == "DELETE":
-            return 200, self.defaults()
-        if method == "POST":
-            try:
-                return 200, self.configure(json.loads(body.decode("utf-8")) if body else {})
-            except (ValueError, TypeError) as exc:  # TransitionsError is a ValueError, so is bad JSON
-                return 400, {"error": str(exc)}
-        return 405, {"error": "use GET, POST or DELETE on {0}".format(CONTROL_PATH)}
+        return json_control(path, CONTROL_PATH, method, body, self.settings, self.configure, self.defaults)
 
 
 TRANSITIONS = Transitions()
@@ -312,7 +306,7 @@ def _begin(backend, instance, transitional, settled, setting):
             instance.keyless_ran = True
         return
     instance._state.name, instance._state.code = transitional
-    instance.keyless_settles = (settled, time.monotonic() + seconds)
+    instance.keyless_settles = (settled, TRANSITIONS.clock() + seconds)
     _in_transition(backend)[instance.id] = instance
 
 
@@ -321,7 +315,7 @@ def _settle_instances(backend, now=None):
     table = getattr(backend, "keyless_transitioning", None)
     if not table:
         return
-    now = time.monotonic() if now is None else now
+    now = TRANSITIONS.clock() if now is None else now
     with _STATE_LOCK:
         for instance_id, instance in list(table.items()):
             settles = getattr(instance, "keyless_settles", None)
@@ -476,7 +470,7 @@ def _start_associating(association):
     elif seconds > 0:
         association.state = "associating"
         association.keyless_reads_left = None
-        association.keyless_settles_at = time.monotonic() + seconds
+        association.keyless_settles_at = TRANSITIONS.clock() + seconds
     else:
         association.state = "associated"
         association.keyless_reads_left = None
@@ -485,7 +479,7 @@ def _start_associating(association):
 def _settle_associations(backend, disassociate, now=None):
     """Associations whose ``associating`` time is over are ``associated``; ``disassociating``
     ones whose time is over are gone (moto's own disassociate removes them)."""
-    now = time.monotonic() if now is None else now
+    now = TRANSITIONS.clock() if now is None else now
     with _ASSOCIATION_LOCK:
         for association in list(backend.iam_instance_profile_associations.values()):
             gone_at = getattr(association, "keyless_gone_at", None)
@@ -587,7 +581,7 @@ def _patch_associations():
             if association is None or seconds <= 0:
                 association = disassociate(self, association_id)  # unknown id: moto's NotFound
             else:
-                association.keyless_gone_at = time.monotonic() + seconds
+                association.keyless_gone_at = TRANSITIONS.clock() + seconds
             association.state = "disassociating"
             association.keyless_reads_left = None
             association.keyless_settles_at = None

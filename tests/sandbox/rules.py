@@ -58,7 +58,6 @@ profile creation and role-add times are taken from IAM's successful answers
 """
 
 import contextlib
-import json
 import re
 import threading
 import time
@@ -70,6 +69,7 @@ from .extensions import requested_template_version
 from .extensions import template_profile
 from .faults import ec2_error
 from .faults import propagation_message
+from .server import json_control
 
 # The forms in which EC2 says "I do not know this instance profile (yet)".
 INVALID_PROFILE = "invalid_profile"
@@ -395,8 +395,10 @@ class Rules:
         self.defaults = defaults  # extensions.InstanceMetadataDefaults, for the enforcement
         self._disabled = set()
         self._settings = dict(DEFAULT_SETTINGS)
-        self._events = {}  # (account, profile) -> {CREATED: t, ROLE_ADDED: t} (time.monotonic())
+        self._events = {}  # (account, profile) -> {CREATED: t, ROLE_ADDED: t} (by ``clock``)
         self._calls = {}  # (account, profile) -> refused association calls since the last event
+        # Monotonic seconds that time the propagation window; a test may move its own clock.
+        self.clock = time.monotonic
 
     # ---- switches and settings ---------------------------------------------------------------
     @staticmethod
@@ -509,7 +511,7 @@ class Rules:
             raise ValueError("unknown IAM event {0!r}".format(event))
         key = (account, profile_name)
         with self._lock:
-            self._events.setdefault(key, {})[event] = time.monotonic() if when is None else when
+            self._events.setdefault(key, {})[event] = self.clock() if when is None else when
             self._calls.pop(key, None)
 
     def settle(self, profile_name=None, account=None):
@@ -528,7 +530,7 @@ class Rules:
         key = (account, profile_name)
         with self._lock:
             window = self._settings["propagation_seconds"]
-            now = time.monotonic()
+            now = self.clock()
             recent = [(when, event) for event, when in self._events.get(key, {}).items() if now - when < window]
             if not recent:
                 return None
@@ -603,28 +605,18 @@ class Rules:
 
     # ---- control API ---------------------------------------------------------------------------
     def control(self, method, path, body):
-        if path.rstrip("/") != CONTROL_PATH:
-            return 404, {"error": "unknown path {0}; use {1}".format(path, CONTROL_PATH)}
-        if method == "GET":
-            return 200, self.status()
-        if method == "DELETE":
-            return 200, self.restore_defaults()
-        if method == "POST":
-            try:
-                request = json.loads(body.decode("utf-8")) if body else {}
-                if not isinstance(request, dict):
-                    raise RulesError("give a JSON object with disable, enable and/or settings")
-                unknown = sorted(set(request) - {"disable", "enable", "settings"})
-                if unknown:
-                    raise RulesError("unknown key(s) {0}; known: disable, enable, settings".format(", ".join(unknown)))
-                for key in ("disable", "enable"):
-                    if not isinstance(request.get(key, []), list):
-                        raise RulesError("{0}: give a list of rule names".format(key))
-                return 200, self.update(request.get("disable", []), request.get("enable", []),
-                                        request.get("settings"))
-            except (ValueError, TypeError) as exc:  # RulesError is a ValueError, so is bad JSON
-                return 400, {"error": str(exc)}
-        return 405, {"error": "use GET, POST or DELETE on {0}".format(CONTROL_PATH)}
+        return json_control(path, CONTROL_PATH, method, body, self.status, self._post, self.restore_defaults)
+
+    def _post(self, request):
+        if not isinstance(request, dict):
+            raise RulesError("give a JSON object with disable, enable and/or settings")
+        unknown = sorted(set(request) - {"disable", "enable", "settings"})
+        if unknown:
+            raise RulesError("unknown key(s) {0}; known: disable, enable, settings".format(", ".join(unknown)))
+        for key in ("disable", "enable"):
+            if not isinstance(request.get(key, []), list):
+                raise RulesError("{0}: give a list of rule names".format(key))
+        return self.update(request.get("disable", []), request.get("enable", []), request.get("settings"))
 
 
 def _refused(info, name, response):

@@ -36,12 +36,12 @@ def launch(sandbox, count, instance_type="t3.micro"):
     return sorted(ids)
 
 
-def wait_until(sandbox, instance_ids, states=("running", "stopped"), timeout=30.0):
+def wait_states(ec2, instance_ids, states=("running", "stopped"), timeout=30.0):
     """Wait, as a careful client does, until every instance is in one of ``states`` (the sandbox,
-    like EC2, shows pending and stopping for a moment); returns their states."""
+    like EC2, shows pending and stopping for a moment), reading at most 200 ids a call;
+    returns {id: state}. ``ec2``: a boto3 EC2 client."""
     import time
 
-    ec2 = sandbox.client("ec2")
     deadline = time.monotonic() + timeout
     while True:
         seen = {}
@@ -58,6 +58,11 @@ def wait_until(sandbox, instance_ids, states=("running", "stopped"), timeout=30.
         time.sleep(0.05)
 
 
+def wait_until(sandbox, instance_ids, states=("running", "stopped"), timeout=30.0):
+    """``wait_states`` through the sandbox's own client."""
+    return wait_states(sandbox.client("ec2"), instance_ids, states, timeout)
+
+
 def launch_running(sandbox, count, instance_type="t3.micro"):
     """``launch``, then wait until every instance runs."""
     ids = launch(sandbox, count, instance_type)
@@ -65,7 +70,7 @@ def launch_running(sandbox, count, instance_type="t3.micro"):
     return ids
 
 
-def _not_known_yet(exc):
+def not_known_yet(exc):
     """EC2 does not know the profile yet: one of the propagation forms (tests/sandbox/rules.py)."""
     error = getattr(exc, "response", {}).get("Error", {})
     return (error.get("Code") in ("InvalidParameterValue", "IncorrectState")
@@ -73,15 +78,14 @@ def _not_known_yet(exc):
                  or "InstanceIdentityProfileNotFound" in error.get("Message", "")))
 
 
-def run_instances(sandbox, wait=True, timeout=30.0, **kwargs):
+def launch_with(ec2, wait=True, timeout=30.0, **kwargs):
     """RunInstances as a careful client makes it: retried while EC2 does not know the profile
     the request (or its launch template) names yet, then (``wait``) until every instance runs.
-    Returns the answer's instances."""
+    Returns the answer's instances. ``ec2``: a boto3 EC2 client."""
     import time
 
     import botocore.exceptions
 
-    ec2 = sandbox.client("ec2")
     kwargs.setdefault("MinCount", 1)
     kwargs.setdefault("MaxCount", kwargs["MinCount"])
     if "LaunchTemplate" not in kwargs:
@@ -93,12 +97,17 @@ def run_instances(sandbox, wait=True, timeout=30.0, **kwargs):
             instances = ec2.run_instances(**kwargs)["Instances"]
             break
         except botocore.exceptions.ClientError as exc:
-            if not _not_known_yet(exc) or time.monotonic() > deadline:
+            if not not_known_yet(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
     if wait:
-        wait_until(sandbox, [i["InstanceId"] for i in instances], ("running",))
+        wait_states(ec2, [i["InstanceId"] for i in instances], ("running",), timeout)
     return instances
+
+
+def run_instances(sandbox, wait=True, timeout=30.0, **kwargs):
+    """``launch_with`` through the sandbox's own client."""
+    return launch_with(sandbox.client("ec2"), wait, timeout, **kwargs)
 
 
 def associate(sandbox, instance_id, profile_name, timeout=30.0):
@@ -115,6 +124,6 @@ def associate(sandbox, instance_id, profile_name, timeout=30.0):
             return ec2.associate_iam_instance_profile(InstanceId=instance_id,
                                                       IamInstanceProfile={"Name": profile_name})
         except botocore.exceptions.ClientError as exc:
-            if not _not_known_yet(exc) or time.monotonic() > deadline:
+            if not not_known_yet(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)

@@ -215,6 +215,24 @@ class SandboxApp:
         self.clear_log()
 
 
+def json_control(path, control_path, method, body, get, post, delete):
+    """The one shape of the sandbox's JSON control paths: GET ``get()``, POST ``post(JSON body)``,
+    DELETE ``delete()``; (status, payload). A ValueError or TypeError from ``post`` (a bad
+    configuration, bad JSON) answers 400 with the error; other methods 405; other paths 404."""
+    if path.rstrip("/") != control_path:
+        return 404, {"error": "unknown path {0}; use {1}".format(path, control_path)}
+    if method == "GET":
+        return 200, get()
+    if method == "DELETE":
+        return 200, delete()
+    if method == "POST":
+        try:
+            return 200, post(json.loads(body.decode("utf-8")) if body else {})
+        except (ValueError, TypeError) as exc:
+            return 400, {"error": str(exc)}
+    return 405, {"error": "use GET, POST or DELETE on {0}".format(control_path)}
+
+
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
             409: "Conflict", 500: "Internal Server Error", 503: "Service Unavailable"}
 
@@ -321,6 +339,20 @@ class Sandbox:
             aws_secret_access_key=self.SECRET_KEY,
             **kwargs
         )
+
+    def control(self, method, path, body=None):
+        """Call a control path of this sandbox over HTTP, as another process would: (status, JSON)."""
+        import urllib.error
+        import urllib.request
+
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
 
     def calls(self, service=None, action=None, since=0):
         """The request log, optionally narrowed to a service and/or an action."""

@@ -10,8 +10,6 @@ EC2 wants them for an association (rules.py).
 
 import json
 import time
-import urllib.error
-import urllib.request
 
 import botocore.config
 import botocore.exceptions
@@ -382,14 +380,7 @@ def test_the_propagation_fault_refuses_an_unknown_form(sandbox):
 
 
 def control(sandbox, method, body=None):
-    data = json.dumps(body).encode("utf-8") if body is not None else None
-    request = urllib.request.Request(sandbox.url + "/_sandbox/faults", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return sandbox.control(method, "/_sandbox/faults", body)
 
 
 def test_the_control_api_configures_reports_and_clears(sandbox):

@@ -4,18 +4,18 @@ states, the settings (Python and control API) and the reset.
 
 A transition under test is given a long delay (LONG) to be seen in flight, whatever the speed of
 the machine, a short one (SHORT) to be seen settled after SETTLE seconds, or, to be seen both in
-flight and settled, MEDIUM (settled after MEDIUM_SETTLE seconds). rules.py's
+flight and settled, MEDIUM on a clock the test moves itself (``moved``: MEDIUM_SETTLE seconds
+later by that clock it has settled, however slow the machine is). rules.py's
 propagation window is closed here (``propagation_seconds`` 0): the profiles are not the subject.
 """
 
 import json
 import time
-import urllib.error
-import urllib.request
 
 import botocore.config
 import botocore.exceptions
 import pytest
+from moved_clock import MovedClock
 
 from sandbox import moto_fixes
 from sandbox.moto_fixes import DEFAULT_SECONDS
@@ -31,6 +31,25 @@ NO_RETRIES = botocore.config.Config(retries={"total_max_attempts": 1})
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 ALL_SHORT = dict((name, SHORT) for name in DEFAULT_SECONDS)
+
+
+
+def pass_time(sandbox, seconds):
+    """Let ``seconds`` pass for the transitions: on the moved clock when a test moves it, else really."""
+    clock = sandbox.transitions.clock
+    if isinstance(clock, MovedClock):
+        clock.advance(seconds)
+    else:
+        time.sleep(seconds)
+
+
+@pytest.fixture
+def moved(sandbox):
+    """The transitions timed by a clock the test moves (restored afterwards)."""
+    clock = MovedClock()
+    sandbox.transitions.clock = clock
+    yield clock
+    sandbox.transitions.clock = time.monotonic
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +77,7 @@ def settled(sandbox, ec2, count=1, **kwargs):
     """Instances that went through pending and are running (short delays)."""
     with sandbox.transitions.configured(pending_seconds=SHORT):
         ids = launch(ec2, count, **kwargs)
-    time.sleep(SETTLE)
+    pass_time(sandbox, SETTLE)
     assert set(state(ec2, i) for i in ids) == {("running", 16)}
     return ids
 
@@ -105,19 +124,19 @@ def test_a_launch_is_pending_then_running(sandbox, ec2):
     assert state(ec2, instance_id) == ("pending", 0)  # reads do not hurry it
     sandbox.transitions.configure(pending_seconds=SHORT)
     instance_id = launch(ec2)[0]
-    time.sleep(SETTLE)
+    pass_time(sandbox, SETTLE)
     assert state(ec2, instance_id) == ("running", 16)
 
 
-def test_another_module_reading_moto_s_backend_sees_the_settled_state(sandbox, ec2):
+def test_another_module_reading_moto_s_backend_sees_the_settled_state(sandbox, ec2, moved):
     sandbox.transitions.configure(pending_seconds=MEDIUM)
     instance_id = launch(ec2)[0]
     assert moto_instance(instance_id)._state.name == "pending"  # pylint: disable=protected-access
-    time.sleep(MEDIUM_SETTLE)
+    pass_time(sandbox, MEDIUM_SETTLE)
     assert moto_instance(instance_id)._state.name == "running"  # pylint: disable=protected-access  # no API read
 
 
-def test_a_state_filter_filters_on_the_settled_state(sandbox, ec2):
+def test_a_state_filter_filters_on_the_settled_state(sandbox, ec2, moved):
     sandbox.transitions.configure(pending_seconds=MEDIUM)
     instance_id = launch(ec2)[0]
 
@@ -126,7 +145,7 @@ def test_a_state_filter_filters_on_the_settled_state(sandbox, ec2):
             Filters=[{"Name": "instance-state-name", "Values": ["running"]}])["Reservations"] for i in r["Instances"]]
 
     assert running() == []
-    time.sleep(MEDIUM_SETTLE)
+    pass_time(sandbox, MEDIUM_SETTLE)
     assert running() == [instance_id]
 
 
@@ -142,7 +161,7 @@ def test_stop_is_stopping_then_stopped(sandbox, ec2):
     other = settled(sandbox, ec2)[0]
     sandbox.transitions.configure(stopping_seconds=SHORT)
     ec2.stop_instances(InstanceIds=[other])
-    time.sleep(SETTLE)
+    pass_time(sandbox, SETTLE)
     assert state(ec2, other) == ("stopped", 80)
     assert change(ec2.stop_instances(InstanceIds=[other]), "StoppingInstances") == ("stopped", 80, "stopped", 80)
 
@@ -151,7 +170,7 @@ def test_start_is_pending_then_running(sandbox, ec2):
     instance_id = settled(sandbox, ec2)[0]
     with sandbox.transitions.configured(stopping_seconds=SHORT):
         ec2.stop_instances(InstanceIds=[instance_id])
-    time.sleep(SETTLE)
+    pass_time(sandbox, SETTLE)
     sandbox.transitions.configure(pending_seconds=LONG)
     answer = ec2.start_instances(InstanceIds=[instance_id])
     assert change(answer, "StartingInstances") == ("stopped", 80, "pending", 0)
@@ -163,9 +182,9 @@ def test_start_is_pending_then_running(sandbox, ec2):
     assert change(ec2.start_instances(InstanceIds=[running]), "StartingInstances") == ("running", 16, "running", 16)
     with sandbox.transitions.configured(stopping_seconds=SHORT, pending_seconds=SHORT):
         ec2.stop_instances(InstanceIds=[running])
-        time.sleep(SETTLE)
+        pass_time(sandbox, SETTLE)
         ec2.start_instances(InstanceIds=[running])
-    time.sleep(SETTLE)
+    pass_time(sandbox, SETTLE)
     assert state(ec2, running) == ("running", 16)
 
 
@@ -181,7 +200,7 @@ def test_terminate_is_shutting_down_then_terminated_and_idempotent(sandbox, ec2)
     other = settled(sandbox, ec2)[0]
     sandbox.transitions.configure(shutting_down_seconds=SHORT)
     ec2.terminate_instances(InstanceIds=[other])
-    time.sleep(SETTLE)
+    pass_time(sandbox, SETTLE)
     assert state(ec2, other) == ("terminated", 48)
     assert change(ec2.terminate_instances(InstanceIds=[other]), "TerminatingInstances") == (
         "terminated", 48, "terminated", 48)
@@ -192,7 +211,7 @@ def test_a_stopping_or_terminated_instance_cannot_be_started(sandbox, ec2):
     sandbox.transitions.configure(stopping_seconds=LONG, shutting_down_seconds=SHORT)
     ec2.stop_instances(InstanceIds=[stopping])
     ec2.terminate_instances(InstanceIds=[terminated])
-    time.sleep(SETTLE)
+    pass_time(sandbox, SETTLE)
     for instance_id, now in ((stopping, ("stopping", 64)), (terminated, ("terminated", 48))):
         assert refused(ec2.start_instances, InstanceIds=[instance_id]) == {
             "Code": "IncorrectInstanceState",
@@ -204,7 +223,7 @@ def test_a_refused_instance_leaves_the_others_of_the_call_alone(sandbox, ec2):
     stopped, stopping = settled(sandbox, ec2, 2)
     with sandbox.transitions.configured(stopping_seconds=SHORT):
         ec2.stop_instances(InstanceIds=[stopped])
-    time.sleep(SETTLE)
+    pass_time(sandbox, SETTLE)
     sandbox.transitions.configure(stopping_seconds=LONG)
     ec2.stop_instances(InstanceIds=[stopping])
     error = refused(ec2.start_instances, InstanceIds=[stopped, stopping])
@@ -225,7 +244,7 @@ def test_a_restarting_instance_can_be_stopped(sandbox, ec2):
     instance_id = settled(sandbox, ec2)[0]
     with sandbox.transitions.configured(stopping_seconds=SHORT):
         ec2.stop_instances(InstanceIds=[instance_id])
-    time.sleep(SETTLE)
+    pass_time(sandbox, SETTLE)
     sandbox.transitions.configure(pending_seconds=LONG, stopping_seconds=LONG)
     ec2.start_instances(InstanceIds=[instance_id])
     assert change(ec2.stop_instances(InstanceIds=[instance_id]), "StoppingInstances") == (
@@ -245,7 +264,7 @@ def test_a_terminated_instance_cannot_be_stopped(sandbox, ec2):
 # ---- associations -----------------------------------------------------------------------------
 
 
-def test_an_association_is_associating_then_associated(sandbox, ec2):
+def test_an_association_is_associating_then_associated(sandbox, ec2, moved):
     make_profile(sandbox, "web")
     slow, fast = settled(sandbox, ec2, 2)
     sandbox.transitions.configure(associating_seconds=LONG)
@@ -255,7 +274,7 @@ def test_an_association_is_associating_then_associated(sandbox, ec2):
     sandbox.transitions.configure(associating_seconds=MEDIUM)
     ec2.associate_iam_instance_profile(InstanceId=fast, IamInstanceProfile={"Name": "web"})
     assert associations(ec2, Filters=[{"Name": "state", "Values": ["associated"]}]) == []
-    time.sleep(MEDIUM_SETTLE)
+    pass_time(sandbox, MEDIUM_SETTLE)
     assert associations(ec2, Filters=[{"Name": "state", "Values": ["associated"]}]) == [(fast, "associated")]
     assert sorted(associations(ec2)) == sorted([(slow, "associating"), (fast, "associated")])
 
@@ -266,7 +285,7 @@ def test_a_replaced_association_is_new_and_associating(sandbox, ec2):
     instance_id = settled(sandbox, ec2)[0]
     with sandbox.transitions.configured(associating_seconds=SHORT):
         first = ec2.associate_iam_instance_profile(InstanceId=instance_id, IamInstanceProfile={"Name": "web"})
-    time.sleep(SETTLE)
+    pass_time(sandbox, SETTLE)
     sandbox.transitions.configure(associating_seconds=LONG)
     answer = ec2.replace_iam_instance_profile_association(
         AssociationId=first["IamInstanceProfileAssociation"]["AssociationId"], IamInstanceProfile={"Name": "db"})
@@ -277,7 +296,7 @@ def test_a_replaced_association_is_new_and_associating(sandbox, ec2):
     assert associations(ec2) == [(instance_id, "associating")]
 
 
-def test_a_disassociation_is_disassociating_then_gone(sandbox, ec2):
+def test_a_disassociation_is_disassociating_then_gone(sandbox, ec2, moved):
     make_profile(sandbox, "web")
     instance_id = settled(sandbox, ec2)[0]
     sandbox.transitions.configure(associating_seconds=0, disassociating_seconds=MEDIUM)
@@ -288,7 +307,7 @@ def test_a_disassociation_is_disassociating_then_gone(sandbox, ec2):
     assert associations(ec2) == [(instance_id, "disassociating")]
     instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
     assert instance["IamInstanceProfile"]["Id"] == association_id
-    time.sleep(MEDIUM_SETTLE)
+    pass_time(sandbox, MEDIUM_SETTLE)
     assert associations(ec2) == []
     instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
     assert "IamInstanceProfile" not in instance
@@ -333,13 +352,13 @@ def test_a_launch_with_a_profile_is_associated_while_the_instance_is_pending(san
     assert set(state(ec2, i) for i in ids) == {("pending", 0)}
 
 
-def test_terminating_an_instance_disassociates_its_profile(sandbox, ec2):
+def test_terminating_an_instance_disassociates_its_profile(sandbox, ec2, moved):
     make_profile(sandbox, "web")
     instance_id = settled(sandbox, ec2, IamInstanceProfile={"Name": "web"})[0]
     sandbox.transitions.configure(shutting_down_seconds=SHORT, disassociating_seconds=MEDIUM)
     ec2.terminate_instances(InstanceIds=[instance_id])
     assert associations(ec2) == [(instance_id, "disassociating")]
-    time.sleep(MEDIUM_SETTLE)
+    pass_time(sandbox, MEDIUM_SETTLE)
     assert associations(ec2) == [] and state(ec2, instance_id) == ("terminated", 48)
 
 
@@ -396,14 +415,7 @@ def test_the_defaults_are_short_and_on(sandbox):
 
 
 def control(sandbox, method, body=None):
-    data = json.dumps(body).encode("utf-8") if body is not None else None
-    request = urllib.request.Request(sandbox.url + "/_sandbox/transitions", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return sandbox.control(method, "/_sandbox/transitions", body)
 
 
 def test_the_control_api_reads_changes_and_restores(sandbox, ec2):

@@ -5,12 +5,11 @@ a reset restoring the defaults."""
 import contextlib
 import json
 import time
-import urllib.error
-import urllib.request
 
 import botocore.config
 import botocore.exceptions
 import pytest
+from moved_clock import MovedClock
 
 from sandbox.rules import RULE_NAMES
 from sandbox.rules import RulesError
@@ -290,7 +289,16 @@ def test_right_after_create_run_instances_and_associations_do_not_know_the_profi
     assert set(injected(sandbox, "AssociateIamInstanceProfile")) == {"rule:profile_propagation"}
 
 
-def test_right_after_add_role_every_form_is_seen_then_the_window_closes(sandbox, ec2, iam):
+
+@pytest.fixture
+def moved(sandbox):
+    clock = MovedClock()
+    sandbox.rules.clock = clock
+    yield clock
+    sandbox.rules.clock = time.monotonic
+
+
+def test_right_after_add_role_every_form_is_seen_then_the_window_closes(sandbox, ec2, iam, moved):
     sandbox.rules.configure({"propagation_seconds": 0.3})
     instance_id = launch(ec2)
     make_profile(iam, "web")
@@ -301,7 +309,7 @@ def test_right_after_add_role_every_form_is_seen_then_the_window_closes(sandbox,
     assert answers == [("InvalidParameterValue", no_roles("web"), 400),
                        ("IncorrectState", identity_not_found("web"), 400),
                        ("InvalidParameterValue", invalid_name("web"), 400)]
-    time.sleep(0.35)
+    moved.advance(0.35)
     ec2.associate_iam_instance_profile(InstanceId=instance_id, IamInstanceProfile={"Name": "web"})
     assert association_of(ec2, instance_id)["IamInstanceProfile"]["Arn"].endswith("/web")
 
@@ -312,10 +320,10 @@ def test_no_roles_names_the_profiles_arn_with_its_path(ec2, iam):
         "InvalidParameterValue", 'IAM Instance Profile "{0}" has no associated IAM Roles'.format(arn), 400)
 
 
-def test_only_successful_iam_calls_open_a_window(sandbox, ec2, iam):
+def test_only_successful_iam_calls_open_a_window(sandbox, ec2, iam, moved):
     sandbox.rules.configure({"propagation_seconds": 0.3})
     make_profile(iam, "web")
-    time.sleep(0.35)
+    moved.advance(0.35)
     with pytest.raises(botocore.exceptions.ClientError):  # EntityAlreadyExists: nothing changed in IAM
         iam.create_instance_profile(InstanceProfileName="web")
     with pytest.raises(botocore.exceptions.ClientError):  # LimitExceeded: the profile holds a role already
@@ -456,14 +464,7 @@ def test_modify_without_http_tokens_with_the_rule_off_keeps_it(sandbox, ec2):
 
 
 def control(sandbox, method, body=None):
-    data = json.dumps(body).encode("utf-8") if body is not None else None
-    request = urllib.request.Request(sandbox.url + "/_sandbox/rules", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return sandbox.control(method, "/_sandbox/rules", body)
 
 
 def test_control_api_round_trip(sandbox, ec2):
