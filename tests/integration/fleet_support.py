@@ -8,7 +8,7 @@ import time
 from runner import ROOT, run_playbook
 from sandbox.seed import profile_arn
 
-PLAYBOOK = os.path.join(ROOT, "tests", "integration", "targets", "ec2_profile_association_scale", "converge.yml")
+PLAYBOOK = os.path.join(ROOT, "tests", "integration", "playbooks", "ec2_profile_association_scale", "converge.yml")
 MUTATING = ("AssociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation", "DisassociateIamInstanceProfile")
 NOOP_READS = ["GetInstanceProfile", "DescribeInstances", "DescribeIamInstanceProfileAssociations"]
 

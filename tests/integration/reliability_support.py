@@ -19,7 +19,7 @@ from runner import BIN, OUTPUT, ROOT, run_playbook
 from sandbox.seed import launch_with
 from sandbox.seed import wait_states
 
-RELIABILITY = os.path.join(ROOT, "tests", "integration", "targets", "reliability")
+RELIABILITY = os.path.join(ROOT, "tests", "integration", "playbooks", "reliability")
 AMI = "ami-1e749f67"  # one of moto's default images
 ACCOUNT = "123456789012"
 FIGURES = os.path.join(OUTPUT, "reliability-figures.jsonl")

@@ -1,7 +1,7 @@
 """keyless.aws.imds_credentials against the sandbox's IMDS emulators, every path.
 
 One emulator per simulated instance, started in this process (``sandbox.imds``); the module
-runs in ansible-playbook (tests/integration/targets/imds_credentials_cases/cases.yml) and
+runs in ansible-playbook (tests/integration/playbooks/imds_credentials_cases/cases.yml) and
 reaches them on loopback. Associations that must change right before the module looks are
 changed here, before the playbook starts: an emulator counts its propagation delay from the
 first request that sees the change.
@@ -13,7 +13,7 @@ import os
 from runner import ROOT, run_playbook
 from sandbox.seed import run_instances
 
-CASES = os.path.join(ROOT, "tests", "integration", "targets", "imds_credentials_cases", "cases.yml")
+CASES = os.path.join(ROOT, "tests", "integration", "playbooks", "imds_credentials_cases", "cases.yml")
 
 
 def trust(service):

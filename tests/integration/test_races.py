@@ -1,6 +1,6 @@
 """Four ansible-playbook processes converge the same role, profile and 50 instances at once.
 
-As several AWX jobs would: the same role (targets/reliability/role.yml: IAM role, inline policy,
+As several AWX jobs would: the same role (playbooks/reliability/role.yml: IAM role, inline policy,
 profile, launch template, instances by id and by tag, IMDSv2), started together against one
 sandbox, with 10 % of the calls failing with retryable errors so the runs interleave even more.
 Every run must end green, or fail with a conflict it names (an AWS "already exists" or "another

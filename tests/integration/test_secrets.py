@@ -1,6 +1,6 @@
 """Nothing secret is ever printed or logged.
 
-* Every module (targets/reliability/modules.yml, which also fetches role credentials on an
+* Every module (playbooks/reliability/modules.yml, which also fetches role credentials on an
   instance and checks them with STS) and the role end to end (role.yml, then its teardown) run at
   ``-vvv``; their output, their result files, the sandbox's request log and the IMDS emulators'
   logs are scanned for the sandbox's secret access key, the secret keys and session tokens the
@@ -30,7 +30,7 @@ from test_faults_converge import ROLE
 from test_faults_converge import RoleWorld
 from test_faults_converge import World
 
-TEARDOWN = os.path.join(ROOT, "tests", "integration", "targets", "reliability", "teardown.yml")
+TEARDOWN = os.path.join(ROOT, "tests", "integration", "playbooks", "reliability", "teardown.yml")
 # moto's session tokens all start so (moto/sts/utils.py): a token in a log is found even when the
 # test that leaked it is long gone.
 MOTO_SESSION_TOKEN_PREFIX = "FQoGZXIvYXdzEBYaD"
