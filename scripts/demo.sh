@@ -50,6 +50,6 @@ step "6/6 tear down: instances gone, now the role's absent state removes profile
 
 printf '\n\033[1m== demo done\033[0m\n'
 echo "ATTACH AT LAUNCH"
-echo "$launched" | sed 's/^/  /'
+while IFS= read -r line; do echo "  $line"; done <<< "$launched"
 echo "$summary" | sed -n 's/^ *"\(.*\)",\{0,1\}$/\1/p' | sed 's/\\"/"/g'
 echo "provisioning re-run: changed=0 (idempotent); teardown: done"

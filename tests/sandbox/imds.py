@@ -89,6 +89,7 @@ them out.
 import datetime
 import http.server
 import json
+import math
 import os
 import secrets
 import socket
@@ -169,8 +170,8 @@ def _rotation_seconds(value):
     """``rotation_seconds`` checked: None (EC2's own schedule) or a number of seconds, 0 or more."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0 \
-            or value == float("inf"):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0 \
+            or math.isinf(value):
         raise ValueError("rotation_seconds: {0!r} is not a number of seconds (0 or more) or null (EC2's own "
                          "schedule)".format(value))
     return float(value)

@@ -321,8 +321,8 @@ def test_iam_info_and_credentials_of_the_associated_profile(sandbox, imds):
     assert again["AccessKeyId"] == credentials["AccessKeyId"]
 
 
-def test_a_role_ec2_cannot_assume_is_refused_in_its_credentials_document_not_in_iam_info(sandbox, imds,
-                                                                                      monkeypatch):
+def test_a_role_ec2_cannot_assume_is_refused_in_its_credentials_document_not_in_iam_info(
+        sandbox, imds, monkeypatch):
     profile = make_profile(sandbox, "lambda-only", trust=TRUST_LAMBDA)
     emulator = imds(launch(sandbox, "lambda-only"))
     monkeypatch.setattr(emulator, "_mint", lambda role_arn: pytest.fail("EC2 must not get credentials"))
@@ -407,8 +407,8 @@ def test_a_role_swapped_inside_the_profile_is_served_as_the_old_role_until_rotat
     assert kept == first
     assert caller_of(sandbox, kept) == "arn:aws:sts::123456789012:assumed-role/old-role/" + instance_id
     info = served_document(emulator, INFO)
-    assert (info["Code"], info["InstanceProfileArn"], info["LastUpdated"]) == ("Success", profile["Arn"],
-                                                                                first["LastUpdated"])
+    assert (info["Code"], info["InstanceProfileArn"], info["LastUpdated"]) == (
+        "Success", profile["Arn"], first["LastUpdated"])
 
     now.advance(1)  # the rotation: the role the profile holds now, new credentials
     assert served(emulator, LISTING) == (200, "new-role")

@@ -33,7 +33,6 @@ TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
 ALL_SHORT = dict((name, SHORT) for name in DEFAULT_SECONDS)
 
 
-
 def pass_time(sandbox, seconds):
     """Let ``seconds`` pass for the transitions: on the moved clock when a test moves it, else really."""
     clock = sandbox.transitions.clock

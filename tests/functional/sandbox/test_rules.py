@@ -289,7 +289,6 @@ def test_right_after_create_run_instances_and_associations_do_not_know_the_profi
     assert set(injected(sandbox, "AssociateIamInstanceProfile")) == {"rule:profile_propagation"}
 
 
-
 @pytest.fixture
 def moved(sandbox):
     clock = MovedClock()

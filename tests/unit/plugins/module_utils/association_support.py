@@ -57,5 +57,3 @@ def retrying(client, fake):
 def assoc(instance_id, arn, state="associated", association_id="iip-assoc-1", timestamp="2026-01-01"):
     return {"InstanceId": instance_id, "AssociationId": association_id, "State": state,
             "IamInstanceProfile": {"Arn": arn, "Id": "AIPA"}, "Timestamp": timestamp}
-
-

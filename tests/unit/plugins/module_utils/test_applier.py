@@ -318,7 +318,7 @@ def test_a_stopped_swap_whose_attach_fails_puts_the_old_profile_back():
     done, failures = apply(ec2, fake, stopped_swap_steps("i-1"))
     assert done == [] and failures[0][1] is refused
     assert ec2.associations["i-1"]["IamInstanceProfile"]["Arn"] == P_OTHER  # attached again
-    sentence = AP.failure_sentence(failures[0][0], refused, PROFILE, 120)  # 
+    sentence = AP.failure_sentence(failures[0][0], refused, PROFILE, 120)  #
     assert "'batch' was attached to it again" in sentence and "UnauthorizedOperation" in sentence
 
 
@@ -368,7 +368,7 @@ def test_a_profile_deleted_while_waiting_for_ec2_ends_the_wait_at_once():
     done, failures = apply(ec2, fake, A.plan(["i-1", "i-2"], {}, "present", P1), iam=iam, propagation_timeout=120)
     assert done == [] and isinstance(failures[0][1], AP.ProfileGone)
     assert fake.now < 10  # not the whole propagation_timeout
-    sentence = AP.failure_sentence(failures[0][0], failures[0][1], PROFILE, 120)  # 
+    sentence = AP.failure_sentence(failures[0][0], failures[0][1], PROFILE, 120)  #
     assert sentence.startswith("instance profile 'web' no longer exists in IAM: it was deleted after this run "
                                "checked it, while the run waited ")
     assert "InvalidParameterValue" in sentence
