@@ -74,9 +74,10 @@ def test_a_fleet_of_running_and_stopped_instances_is_swapped_each_the_way_ec2_al
 def test_pending_and_stopping_instances_are_waited_for_then_converged(sandbox, tmp_path):
     make_profile(sandbox, "web")
     settled = launch_running(sandbox, 1)
-    with sandbox.transitions.configured(pending_seconds=3.0, stopping_seconds=3.0):
-        stop(sandbox, settled, wait=False)  # stopping for 3 s
-        pending = launch(sandbox, 1)  # pending for 3 s
+    # long enough that ansible-playbook, however slow its start, meets them still on their way
+    with sandbox.transitions.configured(pending_seconds=8.0, stopping_seconds=8.0):
+        stop(sandbox, settled, wait=False)  # stopping for 8 s
+        pending = launch(sandbox, 1)  # pending for 8 s
         states = wait_until(sandbox, settled + pending, ("pending", "stopping"), timeout=1)
         assert sorted(states.values()) == ["pending", "stopping"]
         run = Run(sandbox, tmp_path, "transitional", instance_ids=settled + pending, instance_profile="web")
@@ -122,7 +123,7 @@ def scripted(sandbox, preset, first):
 
 
 def test_every_propagation_form_is_retried_until_ec2_knows_the_profile(sandbox, tmp_path):
-    make_profile(sandbox, "web")
+    make_profile(sandbox, "web", settled=True)  # the scripted faults play EC2 not knowing it, exactly twice
     fleet = launch_running(sandbox, 3)
     for number, preset in enumerate(("propagation", "no_roles", "identity_profile_not_found")):
         ids = [fleet[number]]
@@ -142,7 +143,11 @@ def test_a_profile_deleted_while_the_run_waits_ends_the_wait_at_once(sandbox, tm
     scripted(sandbox, "propagation", 1000)  # EC2 does not know it, for longer than the run waits
 
     def delete_soon():
-        time.sleep(3)
+        # once the run is waiting for EC2 (its first attach was refused), the profile is deleted
+        deadline = time.monotonic() + 120
+        while not sandbox.calls(action="AssociateIamInstanceProfile") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)
         iam.remove_role_from_instance_profile(InstanceProfileName="doomed", RoleName="doomed")
         iam.delete_instance_profile(InstanceProfileName="doomed")
 
