@@ -79,31 +79,32 @@ class Applier:
         """Seconds since the apply began (what a propagation message reports)."""
         return self.timing.clock() - self._started if self._started is not None else 0.0
 
-    def _profile_exists(self):
+    def _profile_exists(self, arn):
         if self.iam is None:
             return True
-        found = get_profile(self.iam, self.profile["InstanceProfileName"])
-        return found is not None and found.get("Arn") == self.profile["Arn"]
+        found = get_profile(self.iam, profile_name_of(arn))
+        return found is not None and found.get("Arn") == arn
 
     def _call_naming_profile(self, name, arn=None, **kwargs):
         """EC2 call ``name`` with the profile (``arn``, else the one to attach): the client's
         retries plus the propagation forms while the deadline lasts and IAM still has the profile."""
+        arn = arn or self.profile["Arn"]
         clock, deadline, gone = self.timing.clock, self._deadline, {}
 
         def not_yet(exc):
             if not is_propagation_error(exc) or clock() >= deadline:
                 return False
-            if not self._profile_exists():
+            if not self._profile_exists(arn):
                 gone["error"] = exc
                 return False
             return True
 
         patient = self.ec2.with_extra(not_yet, deadline=max(self.ec2.policy.deadline, self.propagation_timeout))
         try:
-            return getattr(patient, name)(IamInstanceProfile={"Arn": arn or self.profile["Arn"]}, **kwargs)
+            return getattr(patient, name)(IamInstanceProfile={"Arn": arn}, **kwargs)
         except Exception:  # pylint: disable=broad-except
             if gone:
-                raise ProfileGone(self.profile["InstanceProfileName"], self.waited(), gone["error"])
+                raise ProfileGone(profile_name_of(arn), self.waited(), gone["error"])
             raise
 
     def _associate(self, instance_id, arn=None):

@@ -281,18 +281,20 @@ def test_detach_everything_that_finds_another_profile_attached_meanwhile_detache
 
 
 class FakeIAM:
-    """GetInstanceProfile: the profile while ``exists``, then NoSuchEntity."""
+    """GetInstanceProfile: each profile while ``exists`` (and it is not in ``gone``), then NoSuchEntity."""
 
-    def __init__(self, exists=True):
+    def __init__(self, exists=True, gone=()):
         self.exists = exists
+        self.gone = set(gone)
         self.calls = 0
 
     def get_instance_profile(self, InstanceProfileName):
         self.calls += 1
-        if not self.exists:
+        if not self.exists or InstanceProfileName in self.gone:
             raise ClientError({"Error": {"Code": "NoSuchEntity", "Message": "Instance Profile {0} cannot be found."
                                          .format(InstanceProfileName)}}, "GetInstanceProfile")
-        return {"InstanceProfile": dict(PROFILE)}
+        return {"InstanceProfile": {"InstanceProfileName": InstanceProfileName, "Roles": [{"RoleName": "r"}],
+                                    "Arn": "arn:aws:iam::123456789012:instance-profile/" + InstanceProfileName}}
 
 
 def stopped_swap_steps(*ids):
@@ -372,3 +374,15 @@ def test_a_profile_deleted_while_waiting_for_ec2_ends_the_wait_at_once():
     assert sentence.startswith("instance profile 'web' no longer exists in IAM: it was deleted after this run "
                                "checked it, while the run waited ")
     assert "InvalidParameterValue" in sentence
+
+
+def test_a_stopped_swap_to_a_deleted_profile_puts_the_old_one_back_asking_iam_about_the_old_one():
+    """The restore names the old profile: whether it still exists is what IAM is asked then."""
+    fake = FakeTime()
+    ec2 = ScriptedEC2(associations={"i-1": assoc("i-1", P_OTHER, association_id="iip-assoc-i-1")},
+                      fail={("associate", "i-1"): [propagation_error(), propagation_error("batch")]})
+    iam = FakeIAM(gone={"web"})
+    done, failures = apply(ec2, fake, stopped_swap_steps("i-1"), iam=iam)
+    assert done == [] and isinstance(failures[0][1], AP.ProfileGone)
+    assert failures[0][1].keyless_restored == P_OTHER
+    assert ec2.associations["i-1"]["IamInstanceProfile"]["Arn"] == P_OTHER
