@@ -17,7 +17,6 @@ import time
 
 from runner import BIN, OUTPUT, ROOT, run_playbook
 from sandbox.seed import launch_with
-from sandbox.seed import wait_states
 
 RELIABILITY = os.path.join(ROOT, "tests", "integration", "playbooks", "reliability")
 AMI = "ami-1e749f67"  # one of moto's default images
@@ -61,11 +60,6 @@ def launch(ec2, count, profile=None, tags=None, wait=True, timeout=30.0, **kwarg
         kwargs["TagSpecifications"] = [{"ResourceType": "instance",
                                         "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
     return sorted(i["InstanceId"] for i in launch_with(ec2, wait, timeout, **kwargs))
-
-
-def wait_running(ec2, instance_ids, states=("running",), timeout=30.0):
-    """Wait until every instance is in one of ``states``; returns {id: state} (seed.wait_states)."""
-    return wait_states(ec2, instance_ids, states, timeout)
 
 
 def settled_snapshot(sandbox, timeout=30.0):
