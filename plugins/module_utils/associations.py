@@ -29,6 +29,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.association_plan impor
 from ansible_collections.keyless.aws.plugins.module_utils.association_plan import predicted_entry
 from ansible_collections.keyless.aws.plugins.module_utils.association_plan import summarize
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
+from ansible_collections.keyless.aws.plugins.module_utils.common import Stopwatch
 from ansible_collections.keyless.aws.plugins.module_utils.common import Timing
 from ansible_collections.keyless.aws.plugins.module_utils.common import error_code
 from ansible_collections.keyless.aws.plugins.module_utils.instances import current_association
@@ -57,6 +58,8 @@ ARGUMENT_SPEC = dict(
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=300),
     max_concurrency=dict(type="int", default=10),
+    max_request_rate=dict(type="float"),
+    selection=dict(type="str", default="intersection", choices=["intersection", "union"]),
 )
 
 
@@ -73,25 +76,29 @@ def with_defaults(params):
 def converge(ec2, iam, params, check_mode, region=None, timing=None):
     """Converge the selected instances; returns the module's result.
 
-    ``params``: the module's validated parameters: instance_ids, filters, instance_profile (a
-    name) and instance_profile_arn (when given as an ARN), or role / role_arn, state,
-    require_role, trust_check, propagation_timeout, wait, wait_timeout, max_concurrency.
+    ``params``: the module's validated parameters: instance_ids, filters, selection,
+    instance_profile (a name) and instance_profile_arn (when given as an ARN), or role /
+    role_arn, state, require_role, trust_check, propagation_timeout, wait, wait_timeout,
+    max_concurrency. The result's ``timing`` says where the time went (phases, calls, throttles).
     """
     params = with_defaults(params)
     timing = timing or Timing()
-    profile, trusts, matches, warnings = _what_to_converge(iam, params)
-    instances, selection_warnings = _select(ec2, params, region, timing)
-    ids = [i["InstanceId"] for i in instances]
-    current = _current_associations(ec2, ids, params["wait_timeout"], timing)
-    steps = plan(ids, current, params["state"], profile["Arn"] if params["state"] == "present" else None, matches,
-                 dict((i["InstanceId"], state_of(i)) for i in instances))
-    if matches is not None and matches.is_a_role and not any(s["action"] == DISASSOCIATED for s in steps):
-        warnings = warnings + _nothing_to_detach_for_role(matches.named)
-    changed = any(s["action"] != UNCHANGED for s in steps)
+    watch = Stopwatch(timing.clock)
+    with watch.phase("read"):
+        profile, trusts, matches, warnings = _what_to_converge(iam, params)
+        instances, selection_warnings = _select(ec2, params, region, timing)
+        ids = [i["InstanceId"] for i in instances]
+        current = _current_associations(ec2, ids, params["wait_timeout"], timing)
+    with watch.phase("plan"):
+        steps = plan(ids, current, params["state"], profile["Arn"] if params["state"] == "present" else None,
+                     matches, dict((i["InstanceId"], state_of(i)) for i in instances))
+        if matches is not None and matches.is_a_role and not any(s["action"] == DISASSOCIATED for s in steps):
+            warnings = warnings + _nothing_to_detach_for_role(matches.named)
+        changed = any(s["action"] != UNCHANGED for s in steps)
     if check_mode or not changed:
         entries = [predicted_entry(s, (current[s["instance_id"]] or {}).get("state"), params["wait"]) for s in steps]
     else:
-        entries = _apply(ec2, iam, profile, matches, steps, current, params, timing)
+        entries = _apply(ec2, iam, profile, matches, steps, current, params, timing, watch)
     return {
         "changed": changed,
         "instance_profile": _profile_summary(profile),
@@ -103,6 +110,7 @@ def converge(ec2, iam, params, check_mode, region=None, timing=None):
         "warnings": warnings + selection_warnings,
         "associations": entries,
         "summary": summarize(entries),
+        "timing": watch.result(ec2, iam),
     }
 
 
@@ -123,7 +131,7 @@ def _select(ec2, params, region, timing):
     """(instances, warnings): the selected instances, pending and stopping ones waited out (EC2
     attaches profiles to running or stopped instances only)."""
     instances = select_instances(ec2, params.get("instance_ids"), params.get("filters"), region,
-                                 gone_reason=GONE_REASON)
+                                 gone_reason=GONE_REASON, selection=params["selection"])
     warnings = []
     if not instances and not params.get("instance_ids"):
         warnings.append("filters: no instance matches {0}; nothing to do.".format(params.get("filters")))
@@ -151,11 +159,13 @@ def _nothing_to_detach_for_role(named):
             "profile holds), so no instance carries it; nothing to detach.".format(named.name)]
 
 
-def _apply(ec2, iam, profile, matches, steps, current, params, timing):
-    """Run the plan, then (``wait``) wait until AWS says it is done; returns the entries."""
+def _apply(ec2, iam, profile, matches, steps, current, params, timing, watch):
+    """Run the plan, then (``wait``) wait until AWS says it is done; returns the entries. A
+    failure carries the ``timing`` so far."""
     applier = Applier(ec2, profile, params["max_concurrency"], params["propagation_timeout"], timing, matches,
                       iam=iam, wait_timeout=params["wait_timeout"])
-    done, failures = applier.apply(steps)
+    with watch.phase("apply"):
+        done, failures = applier.apply(steps)
     after_call = dict((step["instance_id"], association) for step, association in done)
     entries = []
     for step in steps:
@@ -167,9 +177,16 @@ def _apply(ec2, iam, profile, matches, steps, current, params, timing):
             entries.append(entry_for(step, association.get("AssociationId", default_id),
                                      association.get("State", "disassociated")))
     if failures:
-        raise _failure(failures, done, entries, profile, applier.propagation_timeout)
+        error = _failure(failures, done, entries, profile, applier.propagation_timeout)
+        error.details["timing"] = watch.result(ec2, iam)
+        raise error
     if params["wait"]:
-        _wait_done(ec2, steps, entries, profile, params["wait_timeout"], timing)
+        with watch.phase("wait"):
+            try:
+                _wait_done(ec2, steps, entries, profile, params["wait_timeout"], timing)
+            except KeylessError as error:
+                error.details["timing"] = watch.result(ec2, iam)
+                raise
     return entries
 
 

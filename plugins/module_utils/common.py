@@ -10,9 +10,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import random
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 try:
     import botocore.exceptions as _botocore_exceptions
@@ -96,6 +99,11 @@ SERVER_ERROR_CODES = frozenset(
 )
 
 
+def is_throttle(exc):
+    """AWS refused the call for its rate (a throttling error code)."""
+    return error_code(exc) in THROTTLING_CODES
+
+
 def is_retryable(exc):
     """Throttling, a 5xx answer, or a connection that failed: worth another try."""
     if _botocore_exceptions is None:
@@ -115,8 +123,12 @@ def is_retryable(exc):
 
 
 class RetryPolicy:
-    """Jittered exponential backoff ("full jitter"), bounded by attempts and by time.
+    """Jittered exponential backoff ("full jitter"), bounded by time and, except for throttling,
+    by attempts.
 
+    A throttled answer is retried for as long as ``deadline`` lasts, however many times AWS says
+    it: a sustained throttle means "slower", never "failed", while time remains. Other
+    retryable errors (5xx, a broken connection) also stop after ``max_attempts``.
     ``should_retry(exc)`` decides; by default ``is_retryable``. ``with_extra`` adds a predicate
     for errors that mean "not yet" in one place only (IAM-to-EC2 propagation, for instance).
     ``max_attempts`` None: bounded by ``deadline`` only.
@@ -132,21 +144,36 @@ class RetryPolicy:
         self._sleep = sleep
         self._clock = clock
         self._rand = rand
+        self._extra = None  # (predicate, deadline) of with_extra
 
     def with_extra(self, predicate, deadline=None):
-        """A copy that also retries what ``predicate`` accepts; with ``deadline``, bounded by that
-        time (at least the policy's own) instead of a number of attempts."""
+        """A copy that also retries what ``predicate`` accepts; with ``deadline``, those errors
+        for that many seconds instead of a number of attempts. The errors the policy retried already keep
+        its own bounds (a throttle is not retried longer because the call also waits for
+        something else)."""
         base = self.should_retry
-        return RetryPolicy(
-            max_attempts=None if deadline else self.max_attempts,
+        copy = RetryPolicy(
+            max_attempts=self.max_attempts,
             base_delay=self.base_delay,
             max_delay=self.max_delay,
-            deadline=deadline if deadline is not None else self.deadline,
+            deadline=self.deadline,
             should_retry=lambda exc: base(exc) or predicate(exc),
             sleep=self._sleep,
             clock=self._clock,
             rand=self._rand,
         )
+        copy._extra = (base, deadline)
+        return copy
+
+    def _bounds(self, exc):
+        """(max_attempts, deadline) for an error the policy retries (the extra predicate is not
+        asked again: it may be a call of its own, such as asking IAM)."""
+        if self._extra is not None and not self._extra[0](exc):
+            deadline = self._extra[1]
+            if deadline is None:
+                return self.max_attempts, self.deadline
+            return None, deadline
+        return self.max_attempts, self.deadline
 
     def delays(self):
         attempt = 0
@@ -155,20 +182,33 @@ class RetryPolicy:
             attempt += 1
 
     def call(self, func, *args, **kwargs):
+        return self.run(lambda: func(*args, **kwargs))
+
+    def run(self, attempt, paced=False):
+        """``attempt()`` until it returns or the policy gives up (then its last error is raised).
+
+        ``paced``: ``attempt`` waits for a client-side token bucket that a throttled answer
+        empties (pacing.py), so a throttle is retried without a backoff sleep of its own."""
         started = self._clock()
         delays = self.delays()
-        attempt = 1
+        attempts = 1
         while True:
             try:
-                return func(*args, **kwargs)
+                return attempt()
             except Exception as exc:  # pylint: disable=broad-except
-                if not self.should_retry(exc) or (self.max_attempts is not None and attempt >= self.max_attempts):
+                if not self.should_retry(exc):
                     raise
-                delay = next(delays)
-                if self._clock() + delay - started > self.deadline:
+                max_attempts, deadline = self._bounds(exc)
+                throttle = is_throttle(exc)
+                if not throttle:
+                    if max_attempts is not None and attempts >= max_attempts:
+                        raise
+                    attempts += 1
+                delay = 0.0 if throttle and paced else next(delays)
+                if self._clock() + delay - started > deadline:
                     raise
-                self._sleep(delay)
-                attempt += 1
+                if delay:
+                    self._sleep(delay)
 
 
 class Timing:
@@ -183,22 +223,26 @@ class Timing:
 
 
 class RetryingClient:
-    """A boto3 client whose every API call goes through one RetryPolicy.
+    """A boto3 client whose every API call goes through one RetryPolicy, and, with a ``pacer``
+    (pacing.Pacer), waits for a token of its action's bucket before each attempt.
 
     Unlike amazon.aws's wrapper (retries only with ``aws_retry=True`` and never on a broken
-    connection), every call is retried, so no call site can forget to.
+    connection), every call is retried, so no call site can forget to. ``stats``
+    (pacing.CallStats, shared by a module's clients) counts every attempt and throttled answer.
     """
 
     _PASS_THROUGH = ("get_paginator", "can_paginate", "get_waiter", "generate_presigned_url", "close")
 
-    def __init__(self, client, policy=None):
+    def __init__(self, client, policy=None, pacer=None, stats=None):
         self.client = client
         self.policy = policy or RetryPolicy()
+        self.pacer = pacer
+        self.stats = stats
 
     def with_extra(self, predicate, deadline=None):
         """The same client, its calls also retrying what ``predicate`` accepts (see
         ``RetryPolicy.with_extra``): the one way to add a "not yet" error where it means that."""
-        return RetryingClient(self.client, self.policy.with_extra(predicate, deadline))
+        return RetryingClient(self.client, self.policy.with_extra(predicate, deadline), self.pacer, self.stats)
 
     @property
     def meta(self):
@@ -208,14 +252,41 @@ class RetryingClient:
     def exceptions(self):
         return self.client.exceptions
 
+    def _action(self, name):
+        mapping = getattr(getattr(self.client, "meta", None), "method_to_api_mapping", None) or {}
+        return mapping.get(name) or "".join(part.capitalize() for part in name.split("_"))
+
     def __getattr__(self, name):
         attribute = getattr(self.client, name)
         if name in self._PASS_THROUGH or name.startswith("_") or not callable(attribute):
             return attribute
-        policy = self.policy
+        policy, pacer, stats = self.policy, self.pacer, self.stats
+        action = self._action(name)
 
         def call(*args, **kwargs):
-            return policy.call(attribute, *args, **kwargs)
+            bucket = pacer.bucket(action)[1] if pacer is not None else None
+
+            def attempt():
+                waited = bucket.take() if bucket is not None else 0.0
+                try:
+                    answer = attribute(*args, **kwargs)
+                except Exception as exc:
+                    throttled = is_throttle(exc)
+                    if bucket is not None:
+                        if throttled:
+                            bucket.throttled()
+                        else:
+                            bucket.answered()
+                    if stats is not None:
+                        stats.record(action, throttled, waited)
+                    raise
+                if bucket is not None:
+                    bucket.answered()
+                if stats is not None:
+                    stats.record(action, False, waited)
+                return answer
+
+            return policy.run(attempt, paced=bucket is not None)
 
         call.__name__ = name
         return call
@@ -240,6 +311,73 @@ def poll(read, done, timeout, timing, describe_timeout):
             raise describe_timeout(value)
         timing.sleep(interval)
         interval = min(interval * 2, timing.max_poll_interval)
+
+
+PHASES = ("read", "plan", "apply", "wait")
+
+
+class Stopwatch:
+    """Seconds per phase of a run (read, plan, apply, wait) by ``clock``; ``result(clients)``
+    is the ``timing`` a fleet module returns: the phases and what the calls did (their
+    ``CallStats``), so "why did this take three minutes" has its answer in the task result."""
+
+    def __init__(self, clock=time.monotonic):
+        self._clock = clock
+        self._started = clock()
+        self.seconds = dict((name, 0.0) for name in PHASES)
+
+    @contextlib.contextmanager
+    def phase(self, name):
+        started = self._clock()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + self._clock() - started
+
+    def result(self, *clients):
+        seconds = dict((name, round(value, 3)) for name, value in self.seconds.items())
+        seconds["total"] = round(self._clock() - self._started, 3)
+        timing = {"seconds": seconds}
+        stats = []
+        for client in clients:
+            found = getattr(client, "stats", None)
+            if found is not None and all(found is not s for s in stats):
+                stats.append(found)
+        for found in stats:
+            summary = found.summary()
+            for key, value in summary.items():
+                if isinstance(value, dict):
+                    timing.setdefault(key, {}).update(value)
+                else:
+                    timing[key] = timing.get(key, 0) + value
+        return timing
+
+
+def in_parallel(func, items, max_workers):
+    """``[func(item) for item in items]``, ``max_workers`` at a time (boto3 clients are
+    thread-safe; the pacer keeps the rate). After the first failure no new item starts, and that
+    failure is raised once the items already started are done."""
+    items = list(items)
+    if max_workers <= 1 or len(items) <= 1:
+        return [func(item) for item in items]
+    stop = threading.Event()
+    failures = []
+
+    def guarded(item):
+        if stop.is_set():
+            return None
+        try:
+            return func(item)
+        except Exception as exc:  # pylint: disable=broad-except
+            stop.set()
+            failures.append(exc)
+            return None
+
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
+        results = list(pool.map(guarded, items))
+    if failures:
+        raise failures[0]
+    return results
 
 
 def failure_result(error):

@@ -11,7 +11,10 @@ associations through here, so ``filters`` and the instance states mean one thing
   exist is found in the same calls, not one error at a time); ids that do not exist fail,
   naming them; terminated or shutting-down instances fail too unless the caller reads only.
 * ``filters`` alone select *live* instances (an empty dict selects none, never "all") (pending, running, stopping, stopped) unless they
-  say otherwise with ``instance-state-name``; with ``instance_ids``, they narrow the ids.
+  say otherwise with ``instance-state-name``; with ``instance_ids``, they narrow the ids
+  (``selection="intersection"``, as DescribeInstances reads them both), or add the instances
+  they match to the ids (``selection="union"``: one task for "these ids and whatever the
+  filters match").
 * No describe call carries more than ``FILTER_VALUE_LIMIT`` filter values in all: EC2 answers
   ``FilterLimitExceeded`` ("The maximum number of filter values specified on a single call is
   200"). Filters are ANDed across names and their values ORed, so the filter with the most
@@ -142,15 +145,25 @@ def state_of(instance):
     return ((instance or {}).get("State") or {}).get("Name")
 
 
-def select_instances(ec2, instance_ids=None, filters=None, region=None, allow_gone=False, gone_reason=None):
-    """The instances a task is about (boto3 shape, in the order of ``instance_ids``, else by id),
-    read before anything changes. See the module docstring for what ``filters`` mean.
+SELECTIONS = ("intersection", "union")
+
+
+def select_instances(ec2, instance_ids=None, filters=None, region=None, allow_gone=False, gone_reason=None,
+                     selection="intersection"):
+    """The instances a task is about (boto3 shape, in the order of ``instance_ids``, else by id;
+    with ``selection="union"``, the ids' instances then those only the filters match), read
+    before anything changes. See the module docstring for what ``filters`` mean.
 
     ``gone_reason`` completes the sentence for terminated instances ("..., and <reason>: ids").
     """
     gone_reason = gone_reason or "nothing can be changed on them"
     if not instance_ids and not filters:
         return []  # an empty filter dict selects no instance, never "every instance"
+    if selection == "union" and instance_ids and filters:
+        named = select_instances(ec2, instance_ids, None, region, allow_gone, gone_reason)
+        seen = set(i["InstanceId"] for i in named)
+        matched = select_instances(ec2, None, filters, region, allow_gone, gone_reason)
+        return named + [i for i in matched if i["InstanceId"] not in seen]
     user_filters = boto3_filters(filters)
     where = " in {0}".format(region) if region else ""
     if instance_ids:

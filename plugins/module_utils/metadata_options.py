@@ -24,7 +24,9 @@ import uuid
 import zlib
 
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
+from ansible_collections.keyless.aws.plugins.module_utils.common import Stopwatch
 from ansible_collections.keyless.aws.plugins.module_utils.common import Timing
+from ansible_collections.keyless.aws.plugins.module_utils.common import in_parallel
 from ansible_collections.keyless.aws.plugins.module_utils.common import poll
 from ansible_collections.keyless.aws.plugins.module_utils.common import aws_failure
 from ansible_collections.keyless.aws.plugins.module_utils.common import error_code
@@ -35,6 +37,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.instances import selec
 from ansible_collections.keyless.aws.plugins.module_utils.instances import state_of
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_instance_ids
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_launch_templates
+from ansible_collections.keyless.aws.plugins.module_utils.validation import check_request_rate
 
 # (module option, EC2 API member), in the order results show them.
 OPTIONS = (
@@ -95,6 +98,7 @@ def validated(params):
     filters = check_filters(params.get("filters")) or {}
     templates = check_launch_templates(params.get("launch_templates"))
     account = bool(params.get("account_defaults"))
+    check_request_rate(params.get("max_request_rate"))
     if not (instance_ids or filters or templates or account):
         raise KeylessError("No target: name instances (instance_ids or filters), launch_templates, or set "
                            "account_defaults: true.", param="instance_ids")
@@ -114,9 +118,22 @@ def validated(params):
         "account_defaults": account,
         "wait": params.get("wait", True),
         "wait_timeout": params.get("wait_timeout", 300),
+        "selection": params.get("selection") or "intersection",
+        "max_concurrency": _concurrency(params.get("max_concurrency")),
         "set_default_version": params.get("set_default_version", True),
         "version_description": params.get("version_description"),
     }, warnings
+
+
+MAX_CONCURRENCY = 100
+
+
+def _concurrency(value):
+    value = 10 if value is None else value
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        raise KeylessError("max_concurrency: {0!r} is out of range; give 1 to {1}.".format(value, MAX_CONCURRENCY),
+                           param="max_concurrency")
+    return value
 
 
 # ---- comparing -------------------------------------------------------------------------------
@@ -394,7 +411,7 @@ def ensure_template(ec2, plan, set_default_version, check_mode, version_descript
 # ---- instances --------------------------------------------------------------------------------
 
 
-def plan_instances(ec2, instance_ids, filters, desired, region=None):
+def plan_instances(ec2, instance_ids, filters, desired, region=None, selection="intersection"):
     """[{instance_id, state, current, changes}] for the selected instances (the one reader's
     meaning of ``instance_ids`` and ``filters``, see instances.py).
 
@@ -405,7 +422,7 @@ def plan_instances(ec2, instance_ids, filters, desired, region=None):
     call without it may turn IMDSv1 back on. Nothing the user did not name is loosened.
     """
     plans = []
-    for instance in select_instances(ec2, instance_ids, filters, region, gone_reason=GONE_REASON):
+    for instance in select_instances(ec2, instance_ids, filters, region, gone_reason=GONE_REASON, selection=selection):
         current = _options_of(instance.get("MetadataOptions"))
         plans.append({
             "instance_id": instance["InstanceId"],
@@ -482,25 +499,81 @@ def _diff_entry(header, before, after):
 
 
 def manage_metadata_options(ec2, params, check_mode, timing=None):
-    """Converge the IMDS options of every target; returns the module's result.
+    """Converge the IMDS options of every target; returns the module's result (its ``timing``
+    says where the time went: phases, calls, throttled answers).
 
     ``params``: the module's parameters (validated here before any AWS call).
     """
     plan_input, warnings = validated(params)
     desired = plan_input["desired"]
+    timing = timing or Timing(max_poll_interval=15.0)
+    watch = Stopwatch(timing.clock)
 
     # Plan: every read, and every check that can fail, before the first change.
-    account_plan = plan_account_defaults(ec2, desired) if plan_input["account_defaults"] else None
-    template_plans = [plan_template(ec2, spec, desired) for spec in plan_input["launch_templates"]]
-    resolved = [plan["id"] for plan in template_plans]
-    twice = sorted(set(t for t in resolved if resolved.count(t) > 1))
-    if twice:
-        raise KeylessError("launch_templates: launch template {0} is named twice (by name and by id); name it "
-                           "once. Nothing was changed.".format(", ".join(twice)), param="launch_templates")
-    instance_plans = []
-    if plan_input["instance_ids"] or plan_input["filters"]:
-        instance_plans = plan_instances(ec2, plan_input["instance_ids"], plan_input["filters"], desired)
+    with watch.phase("read"):
+        account_plan = plan_account_defaults(ec2, desired) if plan_input["account_defaults"] else None
+        template_plans = [plan_template(ec2, spec, desired) for spec in plan_input["launch_templates"]]
+        resolved = [plan["id"] for plan in template_plans]
+        twice = sorted(set(t for t in resolved if resolved.count(t) > 1))
+        if twice:
+            raise KeylessError("launch_templates: launch template {0} is named twice (by name and by id); name it "
+                               "once. Nothing was changed.".format(", ".join(twice)), param="launch_templates")
+        instance_plans = []
+        if plan_input["instance_ids"] or plan_input["filters"]:
+            instance_plans = plan_instances(ec2, plan_input["instance_ids"], plan_input["filters"], desired,
+                                            selection=plan_input["selection"])
 
+    with watch.phase("plan"):
+        findings = _user_data_findings(template_plans, warnings)
+
+    # Apply.
+    changed = False
+    diff = []
+    result = {"instances": [], "launch_templates": [], "account_defaults": None, "user_data_findings": findings}
+    with watch.phase("apply"):
+        if account_plan is not None:
+            account_changed, account_result = ensure_account_defaults(ec2, account_plan, check_mode)
+            changed = changed or account_changed
+            result["account_defaults"] = account_result
+            if account_changed:
+                diff.append(_diff_entry("account instance metadata defaults", account_result["before"],
+                                        account_result["after"]))
+        for plan in template_plans:
+            template_changed, template_result = ensure_template(
+                ec2, plan, plan_input["set_default_version"], check_mode, plan_input["version_description"])
+            changed = changed or template_changed
+            result["launch_templates"].append(template_result)
+            if template_changed:
+                diff.append(_diff_entry(
+                    "launch template {0} ({1})".format(template_result["launch_template_name"],
+                                                       template_result["launch_template_id"]),
+                    {"version": template_result["base_version"],
+                     "default_version": plan["default"]["VersionNumber"],
+                     "metadata_options": template_result["before"]},
+                    {"version": template_result["matching_version"],
+                     "default_version": template_result["default_version"],
+                     "metadata_options": template_result["after"]}))
+        outcomes = in_parallel(lambda plan: ensure_instance(ec2, plan, check_mode), instance_plans,
+                               plan_input["max_concurrency"])
+    instance_results = []
+    for instance_changed, instance_result in outcomes:
+        changed = changed or instance_changed
+        instance_results.append(instance_result)
+    if plan_input["wait"] and not check_mode:
+        with watch.phase("wait"):
+            wait_applied(ec2, instance_results, desired, plan_input["wait_timeout"], timing)
+    for instance_result in instance_results:
+        if instance_result["changed"]:
+            diff.append(_diff_entry("instance {0} metadata options".format(instance_result["instance_id"]),
+                                    instance_result["before"], instance_result["after"]))
+    result["instances"] = instance_results
+    result.update(changed=changed, diff=diff or {"before": {}, "after": {}}, warnings=warnings,
+                  timing=watch.result(ec2))
+    return result
+
+
+def _user_data_findings(template_plans, warnings):
+    """What looks like a key in the templates' user data; a warning per template version."""
     findings = []
     for plan in template_plans:
         for finding in template_findings(plan):
@@ -514,43 +587,4 @@ def manage_metadata_options(ec2, params, check_mode, timing=None):
                     " and ".join(_KIND_TEXT[kind] for kind in _KIND_TEXT
                                  if kind in set(f["kind"] for f in finding["findings"])),
                     "line" if len(lines) == 1 else "lines", ", ".join(str(line) for line in lines)))
-
-    # Apply.
-    changed = False
-    diff = []
-    result = {"instances": [], "launch_templates": [], "account_defaults": None, "user_data_findings": findings}
-    if account_plan is not None:
-        account_changed, account_result = ensure_account_defaults(ec2, account_plan, check_mode)
-        changed = changed or account_changed
-        result["account_defaults"] = account_result
-        if account_changed:
-            diff.append(_diff_entry("account instance metadata defaults", account_result["before"],
-                                    account_result["after"]))
-    for plan in template_plans:
-        template_changed, template_result = ensure_template(
-            ec2, plan, plan_input["set_default_version"], check_mode, plan_input["version_description"])
-        changed = changed or template_changed
-        result["launch_templates"].append(template_result)
-        if template_changed:
-            diff.append(_diff_entry(
-                "launch template {0} ({1})".format(template_result["launch_template_name"],
-                                                   template_result["launch_template_id"]),
-                {"version": template_result["base_version"], "default_version": plan["default"]["VersionNumber"],
-                 "metadata_options": template_result["before"]},
-                {"version": template_result["matching_version"],
-                 "default_version": template_result["default_version"],
-                 "metadata_options": template_result["after"]}))
-    instance_results = []
-    for plan in instance_plans:
-        instance_changed, instance_result = ensure_instance(ec2, plan, check_mode)
-        changed = changed or instance_changed
-        instance_results.append(instance_result)
-    if plan_input["wait"] and not check_mode:
-        wait_applied(ec2, instance_results, desired, plan_input["wait_timeout"], timing)
-    for instance_result in instance_results:
-        if instance_result["changed"]:
-            diff.append(_diff_entry("instance {0} metadata options".format(instance_result["instance_id"]),
-                                    instance_result["before"], instance_result["after"]))
-    result["instances"] = instance_results
-    result.update(changed=changed, diff=diff or {"before": {}, "after": {}}, warnings=warnings)
-    return result
+    return findings

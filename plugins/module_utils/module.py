@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """The one place where our logic meets Ansible's module object: clients with the shared retry
-policy, and KeylessError turned into the failure result every module returns."""
+policy and pacing, and KeylessError turned into the failure result every module returns."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -25,6 +25,8 @@ from ansible_collections.keyless.aws.plugins.module_utils.common import Retrying
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryPolicy
 from ansible_collections.keyless.aws.plugins.module_utils.common import botocore_config
 from ansible_collections.keyless.aws.plugins.module_utils.common import failure_result
+from ansible_collections.keyless.aws.plugins.module_utils.pacing import CallStats
+from ansible_collections.keyless.aws.plugins.module_utils.pacing import Pacer
 
 
 class KeylessModule(AnsibleAWSModule):
@@ -33,11 +35,17 @@ class KeylessModule(AnsibleAWSModule):
 
     def __init__(self, **kwargs):
         super(KeylessModule, self).__init__(**kwargs)
-        self.retry_policy = RetryPolicy()
+        # Retries are bounded by the task's own patience where it has one (a throttle never
+        # fails a call while wait_timeout lasts).
+        wait_timeout = self.params.get("wait_timeout")
+        self.retry_policy = RetryPolicy(deadline=float(wait_timeout)) if wait_timeout else RetryPolicy()
+        self.call_stats = CallStats()
         self._clients = {}
 
     def retrying_client(self, service, **config):
-        """One client per service per run, every call through the shared retry policy.
+        """One client per service per run, every call through the shared retry policy and, for
+        the services AWS throttles by published buckets, the run's pacer (pacing.py;
+        ``max_request_rate`` when the module has that option); all counted in ``call_stats``.
 
         ``config``: extra botocore settings, used when the client is first made (for example
         ``max_pool_connections`` for a client that parallel threads share)."""
@@ -45,7 +53,10 @@ class KeylessModule(AnsibleAWSModule):
             settings = botocore_config()
             settings.update(config)
             raw = self.client(service, config=settings)
-            self._clients[service] = RetryingClient(raw, self.retry_policy)
+            pacer = Pacer.for_service(service, max_rate=self.params.get("max_request_rate"))
+            if pacer is not None:
+                self.call_stats.pacers.append(pacer)
+            self._clients[service] = RetryingClient(raw, self.retry_policy, pacer, self.call_stats)
         return self._clients[service]
 
     def fail_keyless(self, error):

@@ -196,3 +196,14 @@ def check_launch_templates(entries, param="launch_templates"):
         seen.add(key)
         checked.append({"name": name, "id": template_id, "version": version})
     return checked
+
+
+def check_request_rate(rate, param="max_request_rate"):
+    """A rate of calls per second: None (the documented rates), else a number above 0."""
+    if rate is None:
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+        raise KeylessError("{0}: {1!r} is not a rate; give the most mutating EC2 calls per second this task may "
+                           "make, a number above 0 (such as 2 or 0.5), or leave it out for the rates EC2 "
+                           "documents.".format(param, rate), param=param)
+    return float(rate)

@@ -44,10 +44,19 @@ options:
     description:
       - Instances whose metadata options to set. Every id must exist in the region and not be terminated.
       - With O(filters) too, only the instances that match the filters are changed (the filters narrow the ids,
-        as C(DescribeInstances) does with C(InstanceIds) and C(Filters)).
+        as C(DescribeInstances) does with C(InstanceIds) and C(Filters)), unless O(selection=union).
     type: list
     elements: str
     default: []
+  selection:
+    description:
+      - How O(instance_ids) and O(filters) combine when both are given.
+      - V(intersection) - the instances named by id that also match the filters.
+      - V(union) - the instances named by id, and every live instance the filters match.
+    type: str
+    choices: [intersection, union]
+    default: intersection
+    version_added: 0.2.0
   filters:
     description:
       - Instances to act on, as C(DescribeInstances) filters (a dict of filter name to value or list of values, as in
@@ -141,15 +150,24 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: How many seconds to wait with O(wait=true) before failing.
+    description:
+      - How many seconds to wait with O(wait=true) before failing; also how long a throttled call is retried.
     type: int
     default: 300
+  max_concurrency:
+    description:
+      - How many instances are changed at the same time (1 to 100). More threads hide the latency of each call;
+        they do not raise the rate EC2 allows (see O(max_request_rate)).
+    type: int
+    default: 10
+    version_added: 0.2.0
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - keyless.aws.attributes
   - keyless.aws.attributes.ACTIONGROUP
+  - keyless.aws.pacing
 attributes:
   check_mode:
     support: full
@@ -205,6 +223,17 @@ EXAMPLES = r"""
 - name: Make IMDSv2 the default for every new instance in the region
   keyless.aws.ec2_metadata_options:
     account_defaults: true
+
+- name: Two named instances and every instance tagged team=web, at most 2 changes a second
+  keyless.aws.ec2_metadata_options:
+    instance_ids:
+      - i-0123456789abcdef0
+      - i-0fedcba9876543210
+    filters:
+      "tag:team": web
+    selection: union
+    max_request_rate: 2
+    wait_timeout: 900
 
 - name: Audit only - what would change? (no change is made in check mode)
   keyless.aws.ec2_metadata_options:
@@ -314,6 +343,17 @@ account_defaults:
       description: Whether the defaults were (or would be) changed.
       type: bool
       sample: true
+timing:
+  description:
+    - Where the run's time went - seconds per phase (V(read), V(plan), V(apply), V(wait), V(total)), the API calls
+      made (retries included), the throttled answers among them, the seconds waited for the pacer, the calls per
+      action and the rate each pacer bucket ended at. The same shape as RV(keyless.aws.ec2_profile_association#module:timing).
+  returned: always
+  type: dict
+  version_added: 0.2.0
+  sample: {"seconds": {"read": 0.3, "plan": 0.0, "apply": 181.0, "wait": 2.1, "total": 183.4}, "api_calls": 1003,
+           "throttled": 0, "paced_seconds": 179.2, "calls_by_action": {"DescribeInstances": 2,
+           "ModifyInstanceMetadataOptions": 1000}, "request_rates": {"ec2/metadata_options": 5.0}}
 user_data_findings:
   description:
     - Launch template versions read by the run whose user data holds what looks like AWS keys, and where. The keys
@@ -369,12 +409,16 @@ def main():
         http_protocol_ipv6=dict(type="str", choices=["enabled", "disabled"]),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=300),
+        selection=dict(type="str", default="intersection", choices=["intersection", "union"]),
+        max_concurrency=dict(type="int", default=10),
+        max_request_rate=dict(type="float"),
     )
     module = KeylessModule(argument_spec=argument_spec, supports_check_mode=True)
 
     def run():
         # manage_metadata_options checks every input before its first AWS call.
-        return manage_metadata_options(module.retrying_client("ec2"), module.params, module.check_mode)
+        ec2 = module.retrying_client("ec2", max_pool_connections=max(10, module.params["max_concurrency"] or 10))
+        return manage_metadata_options(ec2, module.params, module.check_mode)
 
     module.run(run)
 

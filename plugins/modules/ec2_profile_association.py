@@ -17,7 +17,7 @@ description:
   - Gives running or stopped EC2 instances an IAM instance profile after launch, swaps the profile they carry
     for another, or takes it away. One task converges one instance or hundreds.
   - Instances are chosen by O(instance_ids), by O(filters) (for example tags), or by both (the filters then
-    narrow the ids).
+    narrow the ids, or with O(selection=union) add the instances they match).
   - Where an instance carries no profile it is associated; where it carries another one, the profile is
     replaced; where it already carries the right one, nothing is done.
   - What EC2 allows in each instance state, and what the module does there. C(running) - a swap is one call,
@@ -33,6 +33,12 @@ description:
   - Reads are batched (instances and associations are described in chunks, never one call per instance) and
     changes run in parallel (O(max_concurrency)), so a run that changes nothing makes the same few API calls
     for 1 or 200 instances, and a first run makes one call per instance that changes plus those few.
+  - EC2 throttles each account and region with token buckets (100 attach or detach calls at once, then 5 a
+    second; 50 then 5 for swaps; 100 then 20 for reads). The module paces its calls by those documented
+    rates, in the module process, across its threads, so a large fleet runs at that limit and is hardly ever
+    refused; a throttled answer slows it down further (the budget is shared by everything else in the account)
+    and is retried for as long as O(wait_timeout) lasts, never counted against a number of attempts.
+    O(max_request_rate) leaves part of the budget to other automation. RV(timing) says where the time went.
   - No describe call carries more than the 200 filter values EC2 takes in one call (C(FilterLimitExceeded));
     O(instance_ids) together with O(filters) are read in as many calls as that needs.
   - Before any change the module checks that the profile exists, holds a role (O(require_role)) and that the
@@ -50,9 +56,20 @@ options:
     description:
       - The instances, by id. Each must exist in the module's region and must not be terminated or shutting
         down; the module fails naming those that do not qualify before any change. Stopped instances are fine.
-      - With O(filters) too, only the instances that match the filters are converged.
+      - With O(filters) too, only the instances that match the filters are converged (see O(selection)).
     type: list
     elements: str
+  selection:
+    description:
+      - How O(instance_ids) and O(filters) combine when both are given.
+      - V(intersection) - the instances named by id that also match the filters, as C(DescribeInstances) reads
+        both.
+      - V(union) - the instances named by id, and every live instance the filters match (one task for "these
+        instances and the ones tagged so").
+    type: str
+    choices: [intersection, union]
+    default: intersection
+    version_added: 0.2.0
   filters:
     description:
       - EC2 C(DescribeInstances) filters that select the instances, as a dict of filter names to a value or a
@@ -135,7 +152,8 @@ options:
   max_concurrency:
     description:
       - How many instances are changed at the same time (1 to 100). Every call still goes through the
-        collection's retry policy, so throttling slows the run down rather than failing it.
+        collection's pacing and retry policy, so throttling slows the run down rather than failing it; more
+        threads hide the latency of each call, they do not raise the rate EC2 allows.
     type: int
     default: 10
 extends_documentation_fragment:
@@ -144,6 +162,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - keyless.aws.attributes
   - keyless.aws.attributes.ACTIONGROUP
+  - keyless.aws.pacing
 attributes:
   check_mode:
     support: full
@@ -211,6 +230,27 @@ EXAMPLES = r"""
       "tag:team": web
       instance-state-name: running
     role: web-app-role
+
+- name: Large fleet sharing the account with other automation - at most 2 attach calls a second
+  keyless.aws.ec2_profile_association:
+    filters:
+      "tag:Name": batch
+    instance_profile: batch-worker
+    max_request_rate: 2
+    wait_timeout: 900
+  register: batch_fleet
+
+- name: Where the time went (seconds per phase, calls, throttled answers)
+  ansible.builtin.debug:
+    msg: "{{ batch_fleet.timing }}"
+
+- name: The instances named by id and those tagged team=web, in one task
+  keyless.aws.ec2_profile_association:
+    instance_ids: "{{ new_instance_ids }}"
+    filters:
+      "tag:team": web
+    selection: union
+    instance_profile: web-app
 
 - name: Attach a profile created a moment ago (EC2 may need a minute to know it)
   keyless.aws.ec2_profile_association:
@@ -295,6 +335,44 @@ instance_profile:
       description: The role it holds, V(null) for none.
       type: str
       sample: web-app
+timing:
+  description:
+    - Where the run's time went, so that "why did this take three minutes" has its answer in the result.
+    - Also in the failure result when the module fails part-way.
+  returned: always
+  type: dict
+  version_added: 0.2.0
+  contains:
+    seconds:
+      description:
+        - Seconds per phase - V(read) (the profile, the instances, their associations), V(plan), V(apply) (the
+          EC2 calls, pacing included), V(wait) (until EC2 reports every change), and V(total).
+      type: dict
+      sample: {"read": 0.42, "plan": 0.0, "apply": 181.3, "wait": 1.1, "total": 182.9}
+    api_calls:
+      description: AWS API calls made (every attempt, retries included), EC2 and IAM.
+      type: int
+      sample: 1012
+    throttled:
+      description: How many of those AWS refused as throttled (and were retried).
+      type: int
+      sample: 0
+    paced_seconds:
+      description:
+        - Seconds the calls waited for the client-side pacer (summed over the threads), that is for the
+          account's rate limit.
+      type: float
+      sample: 178.4
+    calls_by_action:
+      description: The calls per API action.
+      type: dict
+      sample: {"AssociateIamInstanceProfile": 1000, "DescribeInstances": 1, "GetInstanceProfile": 1}
+    request_rates:
+      description:
+        - Calls a second each pacer bucket allowed at the end of the run (service/bucket); lower than EC2's
+          documented rate after throttled answers.
+      type: dict
+      sample: {"ec2/associations": 5.0, "ec2/non_mutating": 20.0}
 role_trusts_ec2:
   description:
     - Whether the profile's role lets EC2 assume it. V(null) with O(state=absent), O(trust_check=skip) or a
@@ -310,6 +388,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessE
 from ansible_collections.keyless.aws.plugins.module_utils.instances import check_filters
 from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_instance_ids
+from ansible_collections.keyless.aws.plugins.module_utils.validation import check_request_rate
 from ansible_collections.keyless.aws.plugins.module_utils.validation import name_and_arn
 
 MAX_CONCURRENCY = 100
@@ -332,6 +411,7 @@ def validated(params, region):
     if not 1 <= params["max_concurrency"] <= MAX_CONCURRENCY:
         raise KeylessError("max_concurrency: {0} is out of range; give 1 to {1}.".format(
             params["max_concurrency"], MAX_CONCURRENCY), param="max_concurrency")
+    checked["max_request_rate"] = check_request_rate(params["max_request_rate"])
     return checked
 
 

@@ -190,6 +190,35 @@ def test_filters_select_a_tagged_fleet_and_skip_terminated_instances(world, web)
     assert [e["instance_id"] for e in narrowed["associations"]] == tagged[1:2]
 
 
+def test_selection_union_takes_the_ids_and_whatever_the_filters_match_in_one_run(world, web):
+    tagged = world.instances(2, tags={"team": "web"})
+    both = world.converge(check_mode=True, instance_ids=web[:1] + tagged[:1], filters={"tag:team": "web"},
+                          instance_profile="web", selection="union")
+    # the ids first, in their order, then the matches not named (by id); an instance in both, once
+    assert [e["instance_id"] for e in both["associations"]] == web[:1] + tagged[:1] + tagged[1:]
+    narrowed = world.converge(check_mode=True, instance_ids=web[:1] + tagged[:1], filters={"tag:team": "web"},
+                              instance_profile="web")
+    assert [e["instance_id"] for e in narrowed["associations"]] == tagged[:1]
+
+
+def test_the_result_says_where_the_time_went_per_phase_and_call(world, web):
+    from ansible_collections.keyless.aws.plugins.module_utils.pacing import CallStats
+
+    stats = CallStats()
+    world.ec2.stats = world.iam.stats = stats
+    result = world.converge(instance_ids=web, instance_profile="web")
+    timing = result["timing"]
+    assert set(timing["seconds"]) == {"read", "plan", "apply", "wait", "total"}
+    assert all(value >= 0 for value in timing["seconds"].values())
+    assert timing["seconds"]["total"] >= timing["seconds"]["read"] + timing["seconds"]["apply"]
+    # the calls counted are the calls the sandbox saw, IAM and EC2 alike
+    assert timing["api_calls"] == len(world.sandbox.calls())
+    assert timing["calls_by_action"]["AssociateIamInstanceProfile"] == 3
+    assert timing["throttled"] == 0
+    rerun = world.converge(instance_ids=web, instance_profile="web")
+    assert rerun["timing"]["seconds"]["apply"] == rerun["timing"]["seconds"]["wait"] == 0.0
+
+
 def test_role_instead_of_profile(world, web):
     world.role("app")
     world.profile("app-profile", "app")

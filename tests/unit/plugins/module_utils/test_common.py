@@ -58,17 +58,61 @@ def test_retry_policy_retries_until_success_with_growing_jittered_delays():
     assert clock.sleeps == [1, 2, 4, 5]  # doubling, capped at max_delay (rand gives the top)
 
 
-def test_retry_policy_gives_up_after_max_attempts_and_reraises():
+def test_retry_policy_gives_up_on_server_errors_after_max_attempts_and_reraises():
     retry, clock = policy(max_attempts=3)
     calls = []
 
     def call():
         calls.append(1)
-        raise client_error("Throttling")
+        raise client_error("InternalError", 500)
 
     with pytest.raises(botocore.exceptions.ClientError):
         retry.call(call)
     assert len(calls) == 3 and len(clock.sleeps) == 2
+
+
+def test_a_sustained_throttle_is_retried_past_max_attempts_until_the_deadline():
+    """Throttling means "slower", not "failed": 25 throttled answers in a row (more than the old
+    limit of 10 attempts) and then an answer: the call succeeds."""
+    retry, clock = policy(max_attempts=10, base_delay=0.5, max_delay=4, deadline=300)
+    outcomes = [client_error("RequestLimitExceeded", 503)] * 25 + ["ok"]
+
+    def call():
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert retry.call(call) == "ok"
+    assert len(clock.sleeps) == 25 and clock.now <= 300
+
+
+def test_a_sustained_throttle_ends_at_the_deadline_not_before():
+    retry, clock = policy(max_attempts=3, base_delay=1, max_delay=8, deadline=60)
+    calls = []
+
+    def call():
+        calls.append(clock.now)
+        raise client_error("Throttling")
+
+    with pytest.raises(botocore.exceptions.ClientError):
+        retry.call(call)
+    assert len(calls) > 3  # not bounded by max_attempts
+    assert 60 - 8 < clock.now <= 60  # it gave up only when the next wait would pass the deadline
+
+
+def test_a_paced_throttle_retry_does_not_sleep_a_backoff_of_its_own():
+    retry, clock = policy(base_delay=1)
+    outcomes = [client_error("Throttling")] * 3 + ["ok"]
+
+    def attempt():
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert retry.run(attempt, paced=True) == "ok"
+    assert clock.sleeps == []  # the pacer's bucket does the waiting
 
 
 def test_retry_policy_never_retries_what_is_not_retryable():
@@ -167,3 +211,24 @@ def test_aws_failure_names_what_was_done_and_the_code():
     err = common.aws_failure(client_error("AccessDenied", 403, "not allowed"), "reading role 'x'")
     assert err.code == "AccessDenied"
     assert err.message == "reading role 'x' failed: AWS said AccessDenied: not allowed"
+
+
+def test_with_extra_waits_longer_for_its_own_errors_only_a_throttle_keeps_the_policy_deadline():
+    retry, clock = policy(base_delay=1, max_delay=4, deadline=10)
+    patient = retry.with_extra(lambda exc: common.error_code(exc) == "NoSuchEntity", deadline=100)
+
+    def throttled():
+        raise client_error("RequestLimitExceeded", 503)
+
+    with pytest.raises(botocore.exceptions.ClientError):
+        patient.call(throttled)
+    assert clock.now <= 10  # the propagation deadline does not stretch the throttle's
+
+    clock.now, clock.sleeps = 0.0, []
+
+    def not_yet():
+        raise client_error("NoSuchEntity", 404)
+
+    with pytest.raises(botocore.exceptions.ClientError):
+        patient.call(not_yet)
+    assert 90 < clock.now <= 100

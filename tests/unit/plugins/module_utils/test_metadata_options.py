@@ -25,7 +25,7 @@ def params(**kwargs):
     base = dict(instance_ids=[], filters={}, launch_templates=[], account_defaults=False, http_tokens="required",
                 http_endpoint=None, http_put_response_hop_limit=None, instance_metadata_tags=None,
                 http_protocol_ipv6=None, wait=True, wait_timeout=60, set_default_version=True,
-                version_description=None)
+                version_description=None, max_concurrency=1)  # Stubber answers in order: one thread
     base.update(kwargs)
     return base
 
@@ -349,6 +349,36 @@ def test_filters_narrow_the_ids_and_alone_select_live_instances(ec2):
         "MaxResults": 1000})
     result = mo.manage_metadata_options(ec2, params(filters={"tag:team": "web"}), False)
     assert [r["instance_id"] for r in result["instances"]] == [b]
+
+
+def test_selection_union_takes_the_ids_and_the_instances_the_filters_match(ec2):
+    a, b, c = "i-0000000000000000a", "i-0000000000000000b", "i-0000000000000000c"
+    ec2.stubber.add_response("describe_instances", reservations(instance(a, HttpTokens="required")),
+                             {"Filters": ids_filter(a), "MaxResults": 1000})
+    ec2.stubber.add_response("describe_instances", reservations(instance(a, HttpTokens="required"),
+                                                                instance(b, HttpTokens="required")), {
+        "Filters": [{"Name": "tag:team", "Values": ["web"]},
+                    {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}],
+        "MaxResults": 1000})
+    result = mo.manage_metadata_options(ec2, params(instance_ids=[a], filters={"tag:team": "web"},
+                                                    selection="union"), False)
+    assert [r["instance_id"] for r in result["instances"]] == [a, b]
+    assert c not in str(result)
+    assert set(result["timing"]["seconds"]) == {"read", "plan", "apply", "wait", "total"}
+
+
+@pytest.mark.parametrize("value", [0, -1, "fast", True])
+def test_a_request_rate_that_is_not_a_rate_fails_naming_the_parameter(value):
+    with pytest.raises(KeylessError) as error:
+        mo.validated(params(instance_ids=["i-0000000000000000a"], max_request_rate=value))
+    assert error.value.param == "max_request_rate" and "max_request_rate:" in error.value.message
+
+
+@pytest.mark.parametrize("value", [0, 101, "ten"])
+def test_max_concurrency_out_of_range_fails_naming_the_parameter(value):
+    with pytest.raises(KeylessError) as error:
+        mo.validated(params(instance_ids=["i-0000000000000000a"], max_concurrency=value))
+    assert error.value.param == "max_concurrency"
 
 
 def test_a_hop_limit_change_names_http_tokens_too(ec2):
