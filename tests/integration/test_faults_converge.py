@@ -195,29 +195,31 @@ class RoleWorld:
 @pytest.mark.slow
 def test_the_role_converges_end_to_end_through_faults(sandbox, tmp_path):
     world = RoleWorld(sandbox)
-    proxy = sandbox.faults
-    proxy.configure(FAULTS)
-    first, result = run_with_vars(sandbox, ROLE, tmp_path, "faults-role-1", world.variables)
-    assert first.returncode == 0, "the role failed through faults (log: {0}):\n{1}".format(
-        first.log_path, first.output[-6000:])
-    after_first = snapshot(sandbox)
-    world.check(after_first)
-    assert sorted(result["instances"].values()) == ["associated"] * 15 + ["replaced"] * 5
-    attaches = successful_attaches(sandbox.calls())
-    assert set(attaches.values()) == {1} and len(attaches) == 15  # no duplicate attach
-    injected_first = proxy.injected_total()
+    # Under EC2's rate limits and latency too (tests/sandbox/limits.py), as production runs it.
+    with sandbox.limits.aws_like():
+        proxy = sandbox.faults
+        proxy.configure(FAULTS)
+        first, result = run_with_vars(sandbox, ROLE, tmp_path, "faults-role-1", world.variables)
+        assert first.returncode == 0, "the role failed through faults (log: {0}):\n{1}".format(
+            first.log_path, first.output[-6000:])
+        after_first = snapshot(sandbox)
+        world.check(after_first)
+        assert sorted(result["instances"].values()) == ["associated"] * 15 + ["replaced"] * 5
+        attaches = successful_attaches(sandbox.calls())
+        assert set(attaches.values()) == {1} and len(attaches) == 15  # no duplicate attach
+        injected_first = proxy.injected_total()
 
-    sandbox.app.clear_log()
-    second, result = run_with_vars(sandbox, ROLE, tmp_path, "faults-role-2", world.variables)
-    assert second.returncode == 0, "the role's re-run failed through faults (log: {0}):\n{1}".format(
-        second.log_path, second.output[-6000:])
-    assert diff(after_first, snapshot(sandbox)) == []
-    assert recap(second.output)[1] == 1, second.output[-6000:]  # only the task that writes the results file
-    assert set(result["instances"].values()) == {"unchanged"} and result["imds_changed"] == []
-    status = proxy.status()
-    assert status["injected"].get("ec2:AssociateIamInstanceProfile", {}).get("scripted:propagation") == 3
-    record_figures("role-faults", faults_injected=status["injected_total"], faults_first_run=injected_first,
-                   by_kind=status["injected_by_kind"], runs=2, state_diffs=0)
+        sandbox.app.clear_log()
+        second, result = run_with_vars(sandbox, ROLE, tmp_path, "faults-role-2", world.variables)
+        assert second.returncode == 0, "the role's re-run failed through faults (log: {0}):\n{1}".format(
+            second.log_path, second.output[-6000:])
+        assert diff(after_first, snapshot(sandbox)) == []
+        assert recap(second.output)[1] == 1, second.output[-6000:]  # only the task that writes the results file
+        assert set(result["instances"].values()) == {"unchanged"} and result["imds_changed"] == []
+        status = proxy.status()
+        assert status["injected"].get("ec2:AssociateIamInstanceProfile", {}).get("scripted:propagation") == 3
+        record_figures("role-faults", faults_injected=status["injected_total"], faults_first_run=injected_first,
+                       by_kind=status["injected_by_kind"], runs=2, state_diffs=0)
 
 
 def module_steps(world):

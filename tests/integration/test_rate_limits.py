@@ -18,11 +18,16 @@ import json
 import os
 import re
 
+import pytest
+
 from fleet_support import Run, arn, attached
 from runner import ROOT, run_playbook
 from sandbox.seed import launch_running, make_profile
 
 PROVISION = os.path.join(ROOT, "playbooks", "provision.yml")
+
+# The reliability tests (make test-faults) of rate limits.
+pytestmark = pytest.mark.slow
 
 
 def throttled(calls, action=None):
