@@ -43,16 +43,6 @@ def moved(sandbox):
     limits.reset()
 
 
-@pytest.fixture
-def ec2(sandbox):
-    return sandbox.client("ec2", config=NO_RETRIES)
-
-
-@pytest.fixture
-def iam(sandbox):
-    return sandbox.client("iam", config=NO_RETRIES)
-
-
 def on(limits, buckets=None, **config):
     """The mode on with no latency (unless given) and these bucket figures."""
     config.setdefault("latency", NO_LATENCY)

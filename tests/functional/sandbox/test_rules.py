@@ -71,16 +71,6 @@ def instant_transitions(sandbox):
 
 
 @pytest.fixture
-def ec2(sandbox):
-    return sandbox.client("ec2", config=NO_RETRIES)
-
-
-@pytest.fixture
-def iam(sandbox):
-    return sandbox.client("iam", config=NO_RETRIES)
-
-
-@pytest.fixture
 def settled(sandbox):
     """No propagation window: profiles are usable as soon as they are made (other rules on)."""
     with sandbox.rules.configured({"propagation_seconds": 0}):

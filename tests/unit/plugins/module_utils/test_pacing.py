@@ -195,3 +195,19 @@ def test_in_parallel_keeps_order_and_stops_starting_after_a_failure():
     with pytest.raises(ValueError):
         common.in_parallel(work, range(1000), 2)
     assert len(started) < 1000
+
+
+def test_the_pacer_believes_what_the_sandbox_enforces():
+    """The pacer's table and the sandbox's (tests/sandbox/limits.py, the EC2 page as the sandbox
+    encodes it) are written separately on purpose, so that a slip in one is caught here. The
+    sandbox's IAM figures are our reading; the pacer never asks IAM for more than they give."""
+    from sandbox import limits
+
+    for name, (capacity, rate) in pacing.EC2_BUCKETS.items():
+        assert limits.DEFAULT_BUCKETS["ec2"][name] == {"capacity": capacity, "refill": rate}, name
+    assert pacing.EC2_ACTION_BUCKETS == limits.EC2_ACTION_BUCKETS
+    for name, (capacity, rate) in pacing.IAM_BUCKETS.items():
+        server = limits.DEFAULT_BUCKETS["iam"][name]
+        assert capacity <= server["capacity"] and rate <= server["refill"], name
+    for action in ("ReplaceIamInstanceProfileAssociation", "DescribeInstances", "GetInstanceMetadataDefaults"):
+        assert pacing.bucket_of(action) == limits.bucket_for("ec2", action)
