@@ -68,6 +68,48 @@ the sandbox's API on every request (so the sandbox's extensions apply):
   the change), as a real instance takes a few seconds to show a new profile; the new
   association is then refreshed at once (the documented way to force a role change).
 
+* the instance's IMDS metrics, published to the sandbox's CloudWatch (moto's) as EC2 publishes
+  them: namespace ``AWS/EC2``, dimension ``InstanceId``, unit ``Count``, meaningful statistic
+  ``Sum``. The EC2 user guide, "CloudWatch metrics that are available for your instances"
+  (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/viewing_metrics_with_cloudwatch.html,
+  "Instance metrics"): ``MetadataNoToken`` is "The number of times the Instance Metadata Service
+  (IMDS) was successfully accessed using a method that does not use a token" (IMDSv1 calls
+  served), ``MetadataNoTokenRejected`` "The number of times an IMDSv1 call was attempted after
+  IMDSv1 was disabled" (the token-less GETs refused with 401 under ``HttpTokens=required``);
+  both list "Count" and the statistics "Sum, Percentiles". "Transition to using Instance
+  Metadata Service Version 2"
+  (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instance-metadata-transition-to-version-2.html,
+  "Tools for helping with the transition to IMDSv2", CloudWatch) tells users to track the first
+  "to zero" before requiring IMDSv2 and the second after (the second metric came with the IMDS
+  account defaults: https://aws.amazon.com/about-aws/whats-new/2024/03/set-imdsv2-default-new-instance-launches/,
+  "the number of times an IMDSv1 call was attempted and rejected after IMDSv1 is disabled").
+  Periods, from the same metrics page: "By default, each data point covers the 5 minutes that follow the start time
+  of activity for the instance. If you've enabled detailed monitoring, each data point covers the
+  next minute": the emulator publishes one datapoint per 5-minute clock interval (``:00``,
+  ``:05``..., ``BASIC_PERIOD``), stamped with the interval's start, or per minute
+  (``DETAILED_PERIOD``) for an instance whose ``Monitoring.State`` is ``enabled``. Each datapoint
+  is a statistic set updated in place as calls come (as the CloudWatch user guide, "Amazon EC2
+  Metrics and Dimensions", https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/ec2-metricscollected.html,
+  describes Nitro instances: the datapoint is published after the first
+  sample and updated, same timestamp, by each later one); its samples are per-minute counts
+  (the metrics page: "the minimum granularity for the metrics that EC2 provides is 1 minute"), so
+  SampleCount, Minimum and Maximum are not the count: only Sum is (our reading; how EC2 builds the
+  set is not published). What counts, our reading of "successfully accessed": a token-less GET or
+  HEAD that IMDS answered (200 or 404) with ``HttpTokens=optional``; not the token PUT (that is
+  IMDSv2), not a request with a token (valid or not), not a 403 (endpoint disabled), 405 or an
+  IMDS failure (503). A period with no such call has *no datapoint at all*, not a 0: the page says
+  of ``MetadataNoTokenRejected`` "If this metric appears, it indicates that an IMDSv1 call was
+  attempted", and whether EC2 publishes zeros for ``MetadataNoToken`` is not published; the
+  stricter reading for a client is that a missing datapoint means 0 (and a client must never
+  require a datapoint to prove an instance made no IMDSv1 call). EC2 is CloudWatch's own
+  publisher, not a PutMetricData caller (whose callers "should not specify a namespace that begins
+  with AWS/", botocore's cloudwatch model, PutMetricData Namespace), so the emulator writes into
+  moto's CloudWatch backend directly, in the sandbox's account and the instance's region: nothing
+  reaches the request log, the limits or the fault proxy. Publishing is on, as on EC2;
+  ``set_imds_metrics(sandbox, False)`` turns it off (a reset turns it on). ``publish_imds_usage``
+  places past usage (what EC2 would have published then) without HTTP calls, and ``imds_usage``
+  reads back what was published;
+
 ``ImdsFleet`` (``sandbox.imds``) starts one emulator per instance id and stops them all; it
 also serves a control API for processes that do not share this one's memory (``make demo``,
 playbooks)::
@@ -80,6 +122,10 @@ playbooks)::
     DELETE $URL/_sandbox/imds/<instance-id>   stop one
     DELETE $URL/_sandbox/imds                 stop them all
     GET|POST $URL/_sandbox/iam-enforcement    moto's IAM policy enforcement ({"enabled": true})
+    GET|POST $URL/_sandbox/imds-metrics       the emulators' metric publishing ({"enabled": true})
+    POST   $URL/_sandbox/imds-metrics/<instance-id>   past usage ({"no_token": n, "rejected": m,
+                                              "when": ISO 8601 time with its offset, default now})
+    GET    $URL/_sandbox/imds-metrics/<instance-id>   what was published (imds_usage)
 
 Requests the emulator makes to the sandbox are EC2's own business, not calls of the user's
 tools: they carry ``X-Keyless-Sandbox-Origin: imds`` and the sandbox's request log leaves
@@ -118,6 +164,16 @@ ROTATION_INTERVAL = 3600
 NO_ROLE_MESSAGE = "Instance Profile does not contain a role."
 TROUBLESHOOTING = ("https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_iam-ec2.html"
                    "#troubleshoot_iam-ec2_errors-info-doc")
+
+# The instance's IMDS metrics in CloudWatch (see the module docstring).
+METRIC_NAMESPACE = "AWS/EC2"
+NO_TOKEN_METRIC = "MetadataNoToken"
+REJECTED_METRIC = "MetadataNoTokenRejected"
+BASIC_PERIOD = 300  # basic monitoring: a datapoint per 5-minute clock interval
+DETAILED_PERIOD = 60  # detailed monitoring (Monitoring.State enabled): a datapoint per minute
+# CloudWatch keeps 1-hour datapoints "for 455 days (15 months)" (botocore's cloudwatch model,
+# GetMetricData): past usage older than that is nothing CloudWatch could still answer.
+METRIC_RETENTION = datetime.timedelta(days=455)
 
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
             405: "Method Not Allowed", 503: "Service Unavailable"}
@@ -175,6 +231,12 @@ def _rotation_seconds(value):
         raise ValueError("rotation_seconds: {0!r} is not a number of seconds (0 or more) or null (EC2's own "
                          "schedule)".format(value))
     return float(value)
+
+
+def _instance_region(instance, default):
+    """The region of an instance (a DescribeInstances dict), from its Availability Zone."""
+    zone = (instance.get("Placement") or {}).get("AvailabilityZone") or default + "a"
+    return zone[:-1] if zone[-1:].isalpha() else zone
 
 
 def _error_code(exc):
@@ -250,6 +312,7 @@ class ImdsEmulator:
         self.clock = clock
         self.now = now
         self.requests = []  # (method, path, status, token) for tests: never the token itself
+        self.usage = {NO_TOKEN_METRIC: 0, REJECTED_METRIC: 0}  # IMDSv1 calls this emulator counted
         self.errors = []  # sandbox reads that failed (answered 503)
         self._lock = threading.RLock()
         self._tokens = {}
@@ -330,6 +393,7 @@ class ImdsEmulator:
             "hops": self.hops,
             "rotation_seconds": self.rotation_seconds,
             "env": self.env(),
+            "usage": dict(self.usage),
         }
 
     # ---- reads through the sandbox's API ----------------------------------------------
@@ -528,8 +592,27 @@ class ImdsEmulator:
             if _header(headers, "X-Forwarded-For") is not None:
                 return _page(403)
         elif options.get("HttpTokens", "optional") == "required":
+            self._count(instance, REJECTED_METRIC)  # an IMDSv1 call attempted after IMDSv1 was disabled
             return _page(401)
-        return self._get(path.rstrip("/") if path != "/" else path, path.endswith("/"), instance)
+        answer = self._get(path.rstrip("/") if path != "/" else path, path.endswith("/"), instance)
+        if token is None and answer[0] in (200, 404):  # IMDS "successfully accessed" without a token
+            self._count(instance, NO_TOKEN_METRIC)
+        return answer
+
+    def _count(self, instance, metric):
+        """One IMDSv1 call, served or refused: counted, and published to CloudWatch as EC2 does
+        (unless publishing is off). Publishing never changes IMDS's answer: a failure is logged in
+        ``errors``."""
+        with self._lock:
+            self.usage[metric] += 1
+        if not imds_metrics_enabled(self.sandbox):
+            return
+        try:
+            period = DETAILED_PERIOD if (instance.get("Monitoring") or {}).get("State") == "enabled" else BASIC_PERIOD
+            _add_usage(_sandbox_account(self.sandbox), _instance_region(instance, self.sandbox.REGION),
+                       instance["InstanceId"], metric, 1, self.now(), period)
+        except Exception as exc:  # pylint: disable=broad-except
+            self.errors.append("publishing {0}: {1!r}".format(metric, exc))
 
     def _put(self, path, headers, options):
         if path.rstrip("/") != "/latest/api/token":
@@ -562,7 +645,7 @@ class ImdsEmulator:
 
     def _get(self, path, listing, instance):
         zone = (instance.get("Placement") or {}).get("AvailabilityZone") or self.sandbox.REGION + "a"
-        region = zone[:-1] if zone[-1:].isalpha() else zone
+        region = _instance_region(instance, self.sandbox.REGION)
         values = {
             "/latest/meta-data/instance-id": instance["InstanceId"],
             "/latest/meta-data/ami-id": instance.get("ImageId", ""),
@@ -661,6 +744,7 @@ class ImdsFleet:
 
     def __init__(self, sandbox):
         self.sandbox = sandbox
+        self.metrics_enabled = True  # the emulators publish MetadataNoToken(Rejected), as EC2 does
         self._emulators = {}
         self._lock = threading.RLock()
         app = getattr(sandbox, "app", None)
@@ -669,6 +753,7 @@ class ImdsFleet:
             if handlers is not None:
                 handlers["/_sandbox/imds"] = self._control
                 handlers["/_sandbox/iam-enforcement"] = self._control_enforcement
+                handlers["/_sandbox/imds-metrics"] = self._control_metrics
             app.reset_hooks.append(self._on_reset)
 
     def start(self, instance_id, **options):
@@ -718,9 +803,13 @@ class ImdsFleet:
         return False
 
     def _on_reset(self):
-        """A reset sandbox has no instances: no emulators, and moto's IAM enforcement off."""
+        """A reset sandbox has no instances: no emulators, moto's IAM enforcement off, metrics
+        published again (moto's reset emptied its CloudWatch)."""
         self.stop_all()
         set_iam_enforcement(self.sandbox, False)
+        self.metrics_enabled = True
+        with _USAGE_LOCK:
+            _USAGE.clear()
 
     # ---- control API (for other processes) ----------------------------------------------
     def _control(self, method, path, body):
@@ -775,10 +864,205 @@ class ImdsFleet:
         return 200, {"enabled": iam_enforcement_enabled()}
 
 
+    def _control_metrics(self, method, path, body):
+        instance_id = path[len("/_sandbox/imds-metrics"):].strip("/")
+        try:
+            wanted = json.loads(body.decode("utf-8") or "{}") if body else {}
+            if not isinstance(wanted, dict):
+                raise ValueError("the body must be a JSON object")
+        except ValueError as exc:
+            return 400, {"error": str(exc)}
+        if not instance_id:
+            if method == "POST":
+                unknown = sorted(set(wanted) - {"enabled"})
+                if unknown or not isinstance(wanted.get("enabled", True), bool):
+                    return 400, {"error": "the body must be a JSON object such as {\"enabled\": false}"}
+                set_imds_metrics(self.sandbox, wanted.get("enabled", True))
+            elif method != "GET":
+                return 405, {"error": "use GET or POST on /_sandbox/imds-metrics"}
+            return 200, {"enabled": imds_metrics_enabled(self.sandbox)}
+        try:
+            if method == "POST":
+                unknown = sorted(set(wanted) - {"no_token", "rejected", "when", "region"})
+                if unknown:
+                    raise ValueError("unknown option(s): {0}".format(", ".join(unknown)))
+                when = wanted.get("when")
+                if when is not None:
+                    if not isinstance(when, str):
+                        raise ValueError("when: an ISO 8601 time with its offset, such as 2024-05-01T10:00:00Z")
+                    when = datetime.datetime.fromisoformat(when[:-1] + "+00:00" if when.endswith("Z") else when)
+                published = publish_imds_usage(self.sandbox, instance_id, no_token=wanted.get("no_token", 0),
+                                               rejected=wanted.get("rejected", 0), when=when,
+                                               region=wanted.get("region"))
+                return 200, {"published": published}
+            if method == "GET":
+                return 200, _jsonable_usage(imds_usage(self.sandbox, instance_id))
+        except ValueError as exc:
+            return 400, {"error": str(exc)}
+        return 405, {"error": "use GET or POST on /_sandbox/imds-metrics/<instance-id>"}
+
+
 def install(sandbox):
     """Give a started sandbox its emulators: ``sandbox.imds`` (an ImdsFleet) and the control API."""
     sandbox.imds = ImdsFleet(sandbox)
     return sandbox
+
+
+# ---- the instances' IMDS metrics in moto's CloudWatch --------------------------------------
+#
+# One statistic set (moto's MetricAggregatedDatum) per instance, metric and period, updated in
+# place as calls come; its samples are the per-minute counts of that period. moto's reset empties
+# its CloudWatch (each backend's metric_data is a new list): a bucket whose list is not the
+# backend's any more is stale, and the fleet's reset hook forgets them all anyway.
+
+_USAGE_LOCK = threading.Lock()
+_USAGE = {}  # (account, region, instance, metric, period, start) -> (metric_data list, datum, {minute: count})
+
+
+def imds_metrics_enabled(sandbox):
+    """Whether the sandbox's IMDS emulators publish their metrics (on unless turned off)."""
+    return bool(getattr(getattr(sandbox, "imds", None), "metrics_enabled", True))
+
+
+def set_imds_metrics(sandbox, enabled):
+    """Turn the emulators' publishing of MetadataNoToken(Rejected) on or off for this sandbox
+    (a reset turns it on again). It is about live calls: ``publish_imds_usage`` publishes anyway."""
+    fleet = getattr(sandbox, "imds", None)
+    if fleet is None:
+        raise ValueError("this sandbox has no IMDS emulators (imds.install)")
+    fleet.metrics_enabled = bool(enabled)
+
+
+def _sandbox_account(sandbox):
+    """The account moto files the sandbox's own resources under (its access key's)."""
+    if os.environ.get("MOTO_ACCOUNT_ID"):
+        return os.environ["MOTO_ACCOUNT_ID"]
+    from moto.iam.models import get_account_id_from
+
+    return get_account_id_from(sandbox.ACCESS_KEY)
+
+
+def _count_of(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("{0}: {1!r} is not a number of calls (an integer, 0 or more)".format(name, value))
+    return value
+
+
+def _bucket_start(moment, period):
+    """The start of the period (a clock interval of ``period`` seconds) that holds ``moment``, as
+    moto keeps timestamps: naive UTC."""
+    utc = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    epoch = datetime.datetime(1970, 1, 1)
+    seconds = int((utc - epoch).total_seconds())
+    return epoch + datetime.timedelta(seconds=seconds - seconds % period), utc.replace(second=0, microsecond=0)
+
+
+def _add_usage(account, region, instance_id, metric, count, moment, period):
+    """``count`` calls at ``moment`` into the instance's datapoint of that period (created at the
+    first call of the period, as EC2 does: no call, no datapoint)."""
+    from moto.cloudwatch.models import MetricAggregatedDatum, cloudwatch_backends
+
+    if not count:
+        return
+    backend = cloudwatch_backends[account][region]
+    start, minute = _bucket_start(moment, period)
+    key = (account, region, instance_id, metric, period, start)
+    with _USAGE_LOCK:
+        entry = _USAGE.get(key)
+        if entry is None or entry[0] is not backend.metric_data:
+            datum = MetricAggregatedDatum(
+                namespace=METRIC_NAMESPACE, name=metric, min_stat=float(count), max_stat=float(count),
+                sample_count=1.0, sum_stat=float(count), dimensions=[{"Name": "InstanceId", "Value": instance_id}],
+                timestamp=start, unit="Count")
+            datum.keyless_period = period
+            entry = _USAGE[key] = (backend.metric_data, datum, {minute: count})
+            backend.metric_data.append(datum)
+            return
+        datum, minutes = entry[1], entry[2]
+        minutes[minute] = minutes.get(minute, 0) + count
+        datum.sum = float(sum(minutes.values()))
+        datum.sample_count = float(len(minutes))
+        datum.min = float(min(minutes.values()))
+        datum.max = float(max(minutes.values()))
+
+
+def publish_imds_usage(sandbox, instance_id, no_token=0, rejected=0, when=None, region=None):
+    """What EC2 would have published for ``instance_id`` at ``when`` (an aware datetime; default
+    now): ``no_token`` IMDSv1 calls served (MetadataNoToken) and ``rejected`` IMDSv1 calls refused
+    (MetadataNoTokenRejected), added to the instance's datapoint of that period (5 minutes, or 1
+    for an instance with detailed monitoring), without making the calls. The instance must exist
+    in moto's EC2 (in the sandbox's account, in ``region``, default the sandbox's), in any state:
+    EC2 publishes only for its instances, and CloudWatch keeps what was published after they are
+    gone. ``when`` may not be in the future, nor older than CloudWatch keeps data
+    (``METRIC_RETENTION``). Published whether or not the emulators' publishing is on (that switch
+    is about live calls). Returns {metric: count} as published (a 0 publishes nothing)."""
+    from moto.ec2.models import ec2_backends
+
+    no_token = _count_of(no_token, "no_token")
+    rejected = _count_of(rejected, "rejected")
+    now = _utcnow()
+    when = now if when is None else when
+    if not isinstance(when, datetime.datetime) or when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError("when: {0!r} is not an aware datetime (give its offset, e.g. UTC)".format(when))
+    if when > now:
+        raise ValueError("when: {0} is in the future; EC2 publishes usage that happened".format(when.isoformat()))
+    if when < now - METRIC_RETENTION:
+        raise ValueError("when: {0} is older than CloudWatch keeps data ({1} days)".format(
+            when.isoformat(), METRIC_RETENTION.days))
+    account = _sandbox_account(sandbox)
+    region = region or sandbox.REGION
+    try:
+        instance = ec2_backends[account][region].get_instance(instance_id)
+    except Exception as exc:  # pylint: disable=broad-except  # moto's InvalidInstanceID.NotFound
+        raise ValueError("the sandbox has no instance {0} in {1}: {2}".format(instance_id, region, exc))
+    period = DETAILED_PERIOD if instance.monitoring_state == "enabled" else BASIC_PERIOD
+    published = {}
+    for metric, count in ((NO_TOKEN_METRIC, no_token), (REJECTED_METRIC, rejected)):
+        _add_usage(account, region, instance_id, metric, count, when, period)
+        published[metric] = count
+    return published
+
+
+def imds_usage(sandbox, instance_id, start=None, end=None, region=None):
+    """What the sandbox's CloudWatch holds for the instance's IMDS metrics, read from moto's
+    backend (no API call): {"MetadataNoToken": sum, "MetadataNoTokenRejected": sum, "datapoints":
+    [{"metric", "timestamp" (aware UTC, the period's start), "period", "sum", "sample_count"}]},
+    between ``start`` (inclusive) and ``end`` (exclusive), aware datetimes, default everything.
+    Only what EC2 publishes counts (namespace AWS/EC2, the single dimension InstanceId)."""
+    from moto.cloudwatch.models import MetricAggregatedDatum, MetricDatum, cloudwatch_backends
+
+    def naive(moment):
+        return None if moment is None else moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+    low, high = naive(start), naive(end)
+    backend = cloudwatch_backends[_sandbox_account(sandbox)][region or sandbox.REGION]
+    totals = {NO_TOKEN_METRIC: 0.0, REJECTED_METRIC: 0.0}
+    datapoints = []
+    for datum in list(backend.metric_data):
+        if datum.namespace != METRIC_NAMESPACE or datum.name not in totals:
+            continue
+        if [(d.name, d.value) for d in datum.dimensions] != [("InstanceId", instance_id)]:
+            continue
+        if (low is not None and datum.timestamp < low) or (high is not None and datum.timestamp >= high):
+            continue
+        if isinstance(datum, MetricAggregatedDatum):
+            total, samples = datum.sum, datum.sample_count
+        elif isinstance(datum, MetricDatum):
+            total, samples = datum.value, 1
+        else:
+            continue
+        totals[datum.name] += total
+        datapoints.append({"metric": datum.name, "timestamp": datum.timestamp.replace(tzinfo=datetime.timezone.utc),
+                           "period": getattr(datum, "keyless_period", None), "sum": total, "sample_count": samples})
+    datapoints.sort(key=lambda point: (point["timestamp"], point["metric"]))
+    result = {metric: int(total) if float(total).is_integer() else total for metric, total in totals.items()}
+    result["datapoints"] = datapoints
+    return result
+
+
+def _jsonable_usage(usage):
+    points = [dict(point, timestamp=_timestamp(point["timestamp"])) for point in usage["datapoints"]]
+    return dict(usage, datapoints=points)
 
 
 # ---- moto's IAM policy enforcement -------------------------------------------------------

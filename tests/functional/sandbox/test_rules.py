@@ -330,12 +330,14 @@ def test_propagation_off_by_the_switch_or_a_zero_window(sandbox, ec2, iam):
 
 
 def test_settle_makes_one_profile_known_to_ec2_and_leaves_the_others_fresh(sandbox, ec2, iam):
-    make_profile(iam, "known")
-    make_profile(iam, "fresh")
-    sandbox.rules.settle("known")
-    launch(ec2, IamInstanceProfile={"Name": "known"})
-    with pytest.raises(botocore.exceptions.ClientError) as raised:
-        ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, IamInstanceProfile={"Name": "fresh"})
+    # A window no loaded machine outlasts between the creation and the launch.
+    with sandbox.rules.configured({"propagation_seconds": 60}):
+        make_profile(iam, "known")
+        make_profile(iam, "fresh")
+        sandbox.rules.settle("known")
+        launch(ec2, IamInstanceProfile={"Name": "known"})
+        with pytest.raises(botocore.exceptions.ClientError) as raised:
+            ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, IamInstanceProfile={"Name": "fresh"})
     assert raised.value.response["Error"]["Code"] == "InvalidParameterValue"
 
 
