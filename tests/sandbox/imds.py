@@ -863,7 +863,6 @@ class ImdsFleet:
             return 405, {"error": "use GET or POST on /_sandbox/iam-enforcement"}
         return 200, {"enabled": iam_enforcement_enabled()}
 
-
     def _control_metrics(self, method, path, body):
         instance_id = path[len("/_sandbox/imds-metrics"):].strip("/")
         try:

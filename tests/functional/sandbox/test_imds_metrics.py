@@ -205,9 +205,9 @@ def test_past_usage_lands_in_its_window(sandbox):
     assert metric_sums(sandbox, [instance_id]) == {(instance_id, NO_TOKEN): 7, (instance_id, REJECTED): 2}
     assert metric_sums(sandbox, [instance_id], start=moment - datetime.timedelta(days=2)) == {
         (instance_id, NO_TOKEN): None, (instance_id, REJECTED): None}
-    assert metric_sums(sandbox, [instance_id], start=moment - datetime.timedelta(days=4),
-                       end=moment - datetime.timedelta(days=2)) == {(instance_id, NO_TOKEN): 7,
-                                                                     (instance_id, REJECTED): None}
+    window = metric_sums(sandbox, [instance_id], start=moment - datetime.timedelta(days=4),
+                         end=moment - datetime.timedelta(days=2))
+    assert window == {(instance_id, NO_TOKEN): 7, (instance_id, REJECTED): None}
     month = metric_sums(sandbox, [instance_id], start=moment - datetime.timedelta(days=30))
     assert month[(instance_id, NO_TOKEN)] == 57
     usage = imds_usage(sandbox, instance_id, start=moment - datetime.timedelta(days=14))
