@@ -402,14 +402,14 @@ def test_configure_checks_what_it_is_given(sandbox):
     assert moto_fixes.TRANSITIONS is sandbox.transitions
 
 
-def test_the_defaults_are_short_and_on(sandbox):
+def test_the_defaults_are_short_and_on(sandbox, moved):
     assert DEFAULT_SECONDS == {"pending_seconds": 0.2, "stopping_seconds": 0.2, "shutting_down_seconds": 0.2,
                                "associating_seconds": 0.2, "disassociating_seconds": 0.2}
     assert sandbox.transitions.settings() == DEFAULT_SECONDS
     ec2 = sandbox.client("ec2")
     instance_id = launch(ec2)[0]
-    assert state(ec2, instance_id) == ("pending", 0)
-    time.sleep(0.3)
+    assert state(ec2, instance_id) == ("pending", 0)  # however slow the machine: the clock moves when told
+    moved.advance(0.3)
     assert state(ec2, instance_id) == ("running", 16)
 
 
