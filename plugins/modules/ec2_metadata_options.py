@@ -30,6 +30,19 @@ description:
   - The account defaults (C(GetInstanceMetadataDefaults) / C(ModifyInstanceMetadataDefaults)) apply to instances
     launched later in the region, where neither the launch request nor its launch template sets an option. They do
     not change existing instances.
+  - With O(http_tokens_enforced=enabled) the account defaults also enforce IMDSv2 (C(HttpTokensEnforced)); EC2 then
+    refuses, in the region, every launch whose effective C(HttpTokens) is not V(required) and every change that
+    sets V(optional), with C(UnsupportedOperation). Before enabling it (in check mode too) the module reads what
+    would then fail to launch, and returns it in RV(account_defaults.enforcement_report) - the launch template
+    versions (V($Default), V($Latest), and the versions Auto Scaling groups pin) whose effective C(HttpTokens) is
+    not V(required), and the Auto Scaling groups that launch from them or from a launch configuration that allows
+    IMDSv1.
+  - When that report is not empty, the module refuses to enable enforcement and fails before any change, naming
+    the templates and groups and the way out, unless O(http_tokens_enforced_force=true) (then it enables it and
+    warns). The reason - enforcement breaks the next scale-out or instance replacement of every such group at a
+    time nobody chose, while hardening a template first costs one task; an account-wide switch that silently stops
+    production launches is the worse surprise. Templates the same task hardens (O(launch_templates)) are counted as
+    this task leaves them - the module hardens them first, then sets the account defaults.
   - Options left unset are left as they are on every target.
   - Everything is read and checked before the first change; bad input (an unknown template or version, an
     instance that does not exist or is terminated, a hop limit out of range) fails naming the parameter and changes
@@ -109,8 +122,35 @@ options:
       - O(http_protocol_ipv6) is not an account-level setting and is not applied there.
       - When the defaults are managed by a declarative policy of an AWS Organization, the module fails before any
         change if they would need to change.
+      - Launch templates of O(launch_templates) are hardened before the account defaults change.
     type: bool
     default: false
+  http_tokens_enforced:
+    description:
+      - IMDSv2 enforcement of the account defaults of the region (C(HttpTokensEnforced) of
+        C(ModifyInstanceMetadataDefaults)); needs O(account_defaults=true).
+      - V(enabled) - EC2 refuses to launch an instance in the region unless its effective C(HttpTokens) is
+        V(required) (the launch request's, else its launch template's, else the AMI's C(ImdsSupport), else the
+        account default), and refuses to set V(optional) on an existing instance, with C(UnsupportedOperation).
+        Before enabling it, the module reports what would then fail to launch (RV(account_defaults.enforcement_report))
+        and refuses while that is not empty, unless O(http_tokens_enforced_force=true). It cannot go with
+        O(http_tokens=optional).
+      - V(disabled) - launches that allow IMDSv1 are allowed. V(no-preference) - the setting is cleared (EC2 then
+        does not enforce).
+      - Left unset, the setting is left as it is.
+    type: str
+    choices: ["enabled", "disabled", "no-preference"]
+    version_added: 0.2.0
+  http_tokens_enforced_force:
+    description:
+      - With O(http_tokens_enforced=enabled), enable enforcement even when the enforcement report names launch
+        templates or Auto Scaling groups that would then fail to launch; the module warns, naming them.
+      - Left V(false), the module fails before any change while the report is not empty. Harden the templates first
+        (O(launch_templates) in the same task), move groups pinned to a version number, replace launch
+        configurations, and run again.
+    type: bool
+    default: false
+    version_added: 0.2.0
   http_tokens:
     description:
       - V(required) allows IMDSv2 (session tokens) only; V(optional) also allows IMDSv1.
@@ -187,6 +227,16 @@ notes:
     C(DescribeLaunchTemplateVersions) call.
   - Order of precedence at launch (AWS) - the launch request's options, then the launch template's, then the AMI's
     C(ImdsSupport), then the account defaults.
+  - The enforcement report reads every launch template's V($Default) and V($Latest) versions in one paginated
+    C(DescribeLaunchTemplateVersions) call, the versions Auto Scaling groups pin (one call per template that has
+    such groups), C(DescribeAutoScalingGroups) and, for groups with a launch configuration,
+    C(DescribeLaunchConfigurations). It needs C(ec2:DescribeLaunchTemplateVersions),
+    C(autoscaling:DescribeAutoScalingGroups) and C(autoscaling:DescribeLaunchConfigurations).
+  - The report does not read the AMI's C(ImdsSupport) - a template without C(HttpTokens) counts with the account
+    default (as this task leaves it), else V(optional); an AMI registered with C(ImdsSupport=v2.0) would launch
+    with V(required) anyway, so the report may name a template that would still launch (the stricter reading).
+    Launches that use no launch template (a C(RunInstances) call with its own options, other tools) cannot be seen
+    before they happen.
 seealso:
   - module: keyless.aws.iam_instance_profile
   - module: keyless.aws.ec2_profile_association
@@ -194,6 +244,9 @@ seealso:
     description: With require_imdsv2, proves on an instance that IMDSv1 is refused and the role's credentials arrive.
   - module: amazon.aws.ec2_instance
   - module: amazon.aws.ec2_launch_template
+  - name: Enforce IMDSv2 at the account level
+    description: The EC2 user guide on C(HttpTokensEnforced).
+    link: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-new-instances.html#enforce-imdsv2-at-the-account-level
   - name: Configure the instance metadata options
     description: The EC2 user guide on IMDS options and their order of precedence.
     link: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-options.html
@@ -223,6 +276,19 @@ EXAMPLES = r"""
 - name: Make IMDSv2 the default for every new instance in the region
   keyless.aws.ec2_metadata_options:
     account_defaults: true
+
+- name: Enforce IMDSv2 for every launch in the region, hardening the templates that would otherwise fail first
+  keyless.aws.ec2_metadata_options:
+    launch_templates:
+      - name: web
+      - name: batch
+    account_defaults: true
+    http_tokens_enforced: enabled
+  register: enforced
+
+- name: Show what enforcement would have stopped (empty here - both templates were hardened first)
+  ansible.builtin.debug:
+    var: enforced.account_defaults.enforcement_report
 
 - name: Two named instances and every instance tagged team=web, at most 2 changes a second
   keyless.aws.ec2_metadata_options:
@@ -332,17 +398,49 @@ account_defaults:
   type: dict
   contains:
     before:
-      description: The defaults before.
+      description: The defaults before (C(http_tokens_enforced) among them when it has a value).
       type: dict
       sample: {}
     after:
       description: The defaults after (in check mode, the prediction).
       type: dict
-      sample: {"http_tokens": "required"}
+      sample: {"http_tokens": "required", "http_tokens_enforced": "enabled"}
     changed:
       description: Whether the defaults were (or would be) changed.
       type: bool
       sample: true
+    enforcement_report:
+      description:
+        - What EC2 would refuse to launch in the region once IMDSv2 is enforced, read before enabling it (in check
+          mode too), with the templates of O(launch_templates) as this task leaves them. Empty lists when nothing
+          would be refused.
+        - Also in the failure result when the module refuses to enable enforcement.
+      returned: when O(http_tokens_enforced=enabled) is (or would be) switched on
+      type: dict
+      version_added: 0.2.0
+      contains:
+        launch_templates:
+          description:
+            - One entry per launch template version that allows IMDSv1 - C(id), C(name), C(version_checked) (the
+              version number), C(referenced_as) (V($Default), V($Latest), or the number an Auto Scaling group pins),
+              C(http_tokens) (the effective value) and C(http_tokens_from) (V(launch definition), V(account default)
+              or V(EC2 default)).
+          type: list
+          elements: dict
+          sample: [{"id": "lt-0123456789abcdef0", "name": "web", "version_checked": 1,
+                    "referenced_as": ["$Default", "$Latest"], "http_tokens": "optional",
+                    "http_tokens_from": "launch definition"}]
+        auto_scaling_groups:
+          description:
+            - One entry per Auto Scaling group and launch definition that allows IMDSv1 - C(name), C(launch_template)
+              and C(launch_template_id), C(version) (as the group names it - V($Default) when it names none - from
+              its C(LaunchTemplate), its C(MixedInstancesPolicy) or one of the policy's overrides) and
+              C(version_number), or C(launch_configuration); and C(http_tokens).
+          type: list
+          elements: dict
+          sample: [{"name": "web-asg", "launch_template": "web", "launch_template_id": "lt-0123456789abcdef0",
+                    "version": "$Default", "version_number": 1, "launch_configuration": null,
+                    "http_tokens": "optional"}]
 timing:
   description:
     - Where the run's time went - seconds per phase (V(read), V(plan), V(apply), V(wait), V(total)), the API calls
@@ -402,6 +500,8 @@ def main():
         set_default_version=dict(type="bool", default=True),
         version_description=dict(type="str"),
         account_defaults=dict(type="bool", default=False),
+        http_tokens_enforced=dict(type="str", choices=["enabled", "disabled", "no-preference"]),
+        http_tokens_enforced_force=dict(type="bool", default=False),
         http_tokens=dict(type="str", default="required", choices=["optional", "required"]),
         http_endpoint=dict(type="str", choices=["enabled", "disabled"]),
         http_put_response_hop_limit=dict(type="int"),
@@ -418,7 +518,9 @@ def main():
     def run():
         # manage_metadata_options checks every input before its first AWS call.
         ec2 = module.retrying_client("ec2", max_pool_connections=max(10, module.params["max_concurrency"] or 10))
-        return manage_metadata_options(ec2, module.params, module.check_mode)
+        # The Auto Scaling client is made only when the enforcement report needs it.
+        return manage_metadata_options(ec2, module.params, module.check_mode,
+                                       autoscaling=lambda: module.retrying_client("autoscaling"))
 
     module.run(run)
 

@@ -478,3 +478,273 @@ def test_a_template_named_by_name_and_by_id_fails_before_any_change(ec2):
     with pytest.raises(KeylessError) as error:
         mo.manage_metadata_options(ec2, params(launch_templates=[{"name": "web"}, {"id": LT_ID}]), False)
     assert error.value.param == "launch_templates" and "named twice" in error.value.message
+
+
+# ---- account-level IMDSv2 enforcement (HttpTokensEnforced) --------------------------------------
+
+
+@pytest.fixture
+def autoscaling():
+    client = boto3.client("autoscaling", region_name="us-east-1", aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+                          aws_secret_access_key="x" * 40)
+    with Stubber(client) as stubber:
+        client.stubber = stubber
+        yield client
+        stubber.assert_no_pending_responses()
+
+
+def enforce(**kwargs):
+    kwargs.setdefault("account_defaults", True)
+    kwargs.setdefault("http_tokens_enforced", "enabled")
+    return params(**kwargs)
+
+
+def other_template(number, options=None, default=False, template_id="lt-0fedcba9876543210", name="batch"):
+    entry = version(number, options, default=default)
+    entry.update(LaunchTemplateId=template_id, LaunchTemplateName=name)
+    return entry
+
+
+ALL_TEMPLATES = {"Versions": ["$Default", "$Latest"], "MaxResults": 200}
+ALL_GROUPS = {"MaxRecords": 100}
+
+
+def group(name, **launch):
+    entry = {"AutoScalingGroupName": name, "MinSize": 0, "MaxSize": 1, "DesiredCapacity": 0, "DefaultCooldown": 300,
+             "AvailabilityZones": ["us-east-1a"], "HealthCheckType": "EC2", "CreatedTime": NOW}
+    entry.update(launch)
+    return entry
+
+
+def test_enforcement_is_enabled_with_http_tokens_when_nothing_would_fail(ec2, autoscaling):
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {"ManagedBy": "account"}}, {})
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(1, {"HttpTokens": "required"}, default=True)]}, ALL_TEMPLATES)
+    autoscaling.stubber.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": []}, ALL_GROUPS)
+    ec2.stubber.add_response("modify_instance_metadata_defaults", {"Return": True},
+                             {"HttpTokens": "required", "HttpTokensEnforced": "enabled"})
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {
+        "HttpTokens": "required", "HttpTokensEnforced": "enabled", "ManagedBy": "account"}}, {})
+    result = mo.manage_metadata_options(ec2, enforce(), False, autoscaling=lambda: autoscaling)
+    assert result["changed"] is True
+    assert result["account_defaults"] == {
+        "changed": True, "before": {},
+        "after": {"http_tokens": "required", "http_tokens_enforced": "enabled"},
+        "enforcement_report": {"launch_templates": [], "auto_scaling_groups": []}}
+    assert result["diff"][0]["after"] == {"http_tokens": "required", "http_tokens_enforced": "enabled"}
+    assert result["warnings"] == []
+
+
+def test_enforcement_already_enabled_changes_nothing_and_reads_no_report(ec2):
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {
+        "HttpTokens": "required", "HttpTokensEnforced": "enabled", "ManagedBy": "account"}}, {})
+
+    def no_client():
+        raise AssertionError("the Auto Scaling client was made although nothing is enabled")
+
+    result = mo.manage_metadata_options(ec2, enforce(), False, autoscaling=no_client)
+    assert result["changed"] is False
+    assert result["account_defaults"] == {
+        "changed": False, "before": {"http_tokens": "required", "http_tokens_enforced": "enabled"},
+        "after": {"http_tokens": "required", "http_tokens_enforced": "enabled"}}
+
+
+@pytest.mark.parametrize("current, sent", [({}, None), ({"HttpTokensEnforced": "enabled"}, "no-preference"),
+                                           ({"HttpTokensEnforced": "disabled"}, "no-preference")])
+def test_no_preference_is_the_absent_setting(ec2, current, sent):
+    level = dict(current, HttpTokens="required", ManagedBy="account")
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": level}, {})
+    if sent:
+        ec2.stubber.add_response("modify_instance_metadata_defaults", {"Return": True},
+                                 {"HttpTokens": "required", "HttpTokensEnforced": sent})
+        ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {
+            "HttpTokens": "required", "ManagedBy": "account"}}, {})
+    result = mo.manage_metadata_options(ec2, enforce(http_tokens_enforced="no-preference"), False)
+    assert result["changed"] is bool(sent)
+    assert result["account_defaults"]["after"] == {"http_tokens": "required"}
+    assert "enforcement_report" not in result["account_defaults"]
+
+
+def test_disabling_enforcement_needs_no_report(ec2):
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {
+        "HttpTokens": "required", "HttpTokensEnforced": "enabled", "ManagedBy": "account"}}, {})
+    result = mo.manage_metadata_options(ec2, enforce(http_tokens_enforced="disabled"), True)
+    assert result["account_defaults"]["after"] == {"http_tokens": "required", "http_tokens_enforced": "disabled"}
+    assert "enforcement_report" not in result["account_defaults"]
+
+
+def imdsv1_region(ec2, autoscaling):
+    """web allows IMDSv1 in versions 1 ($Default) and 2 ($Latest, HttpTokens unset); batch requires it; groups
+    follow web's default (no Version), pin web 1 in a mixed instances policy, use a launch configuration."""
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(1, {"HttpTokens": "optional"}, default=True), version(2, {"HttpPutResponseHopLimit": 2}),
+        other_template(3, {"HttpTokens": "required"}, default=True)]}, ALL_TEMPLATES)
+    autoscaling.stubber.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": [
+        group("web-asg", LaunchTemplate={"LaunchTemplateId": LT_ID, "LaunchTemplateName": "web"}),
+        group("mixed", MixedInstancesPolicy={"LaunchTemplate": {
+            "LaunchTemplateSpecification": {"LaunchTemplateName": "batch", "Version": "$Latest"},
+            "Overrides": [{"InstanceType": "c5.large", "LaunchTemplateSpecification": {
+                "LaunchTemplateId": "lt-0fedcba9876543210", "Version": "1"}}]}}),
+        group("legacy", LaunchConfigurationName="legacy-lc"),
+        group("fine", LaunchTemplate={"LaunchTemplateName": "batch", "Version": "$Default"}),
+    ]}, ALL_GROUPS)
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        other_template(1, {"HttpTokens": "optional"})]},
+        {"LaunchTemplateId": "lt-0fedcba9876543210", "Versions": ["1"], "MaxResults": 200})
+    autoscaling.stubber.add_response("describe_launch_configurations", {"LaunchConfigurations": [{
+        "LaunchConfigurationName": "legacy-lc", "ImageId": "ami-12345678", "InstanceType": "t3.micro",
+        "CreatedTime": NOW, "MetadataOptions": {"HttpTokens": "optional"}}]},
+        {"LaunchConfigurationNames": ["legacy-lc"]})
+
+
+def test_templates_and_groups_that_would_fail_to_launch_refuse_enforcement_before_any_change(ec2, autoscaling):
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {"ManagedBy": "account"}}, {})
+    imdsv1_region(ec2, autoscaling)
+    with pytest.raises(KeylessError) as error:
+        mo.manage_metadata_options(ec2, enforce(), False, autoscaling=lambda: autoscaling)
+    assert error.value.param == "http_tokens_enforced"
+    message = error.value.message
+    assert "'web' ({0}) version 1 ($Default: http_tokens optional)".format(LT_ID) in message
+    assert "'batch' (lt-0fedcba9876543210) version 1 (1: http_tokens optional)" in message
+    assert "'web-asg' (launch template 'web' $Default)" in message and "'legacy' (launch configuration" in message
+    assert "http_tokens_enforced_force: true" in message and message.endswith("Nothing was changed.")
+    assert "pinned to a version number" in message and "replace the launch configurations" in message
+    report = error.value.details["account_defaults"]["enforcement_report"]
+    # web 2 sets no HttpTokens: the account default this task sets (required) makes it launch.
+    assert report["launch_templates"] == [
+        {"id": "lt-0fedcba9876543210", "name": "batch", "version_checked": 1, "referenced_as": ["1"],
+         "http_tokens": "optional", "http_tokens_from": "launch definition"},
+        {"id": LT_ID, "name": "web", "version_checked": 1, "referenced_as": ["$Default"], "http_tokens": "optional",
+         "http_tokens_from": "launch definition"}]
+    assert [(g["name"], g["launch_template"], g["version"], g["version_number"], g["launch_configuration"])
+            for g in report["auto_scaling_groups"]] == [
+        ("legacy", None, None, None, "legacy-lc"), ("mixed", "batch", "1", 1, None),
+        ("web-asg", "web", "$Default", 1, None)]
+
+
+def test_check_mode_refuses_as_the_real_run_would(ec2, autoscaling):
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {"ManagedBy": "account"}}, {})
+    imdsv1_region(ec2, autoscaling)
+    with pytest.raises(KeylessError) as error:
+        mo.manage_metadata_options(ec2, enforce(), True, autoscaling=lambda: autoscaling)
+    assert error.value.param == "http_tokens_enforced"
+
+
+def test_force_enables_enforcement_and_warns_naming_what_will_fail(ec2, autoscaling):
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {"ManagedBy": "account"}}, {})
+    imdsv1_region(ec2, autoscaling)
+    ec2.stubber.add_response("modify_instance_metadata_defaults", {"Return": True},
+                             {"HttpTokens": "required", "HttpTokensEnforced": "enabled"})
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {
+        "HttpTokens": "required", "HttpTokensEnforced": "enabled", "ManagedBy": "account"}}, {})
+    result = mo.manage_metadata_options(ec2, enforce(http_tokens_enforced_force=True), False,
+                                        autoscaling=lambda: autoscaling)
+    assert result["account_defaults"]["changed"] is True
+    assert len(result["account_defaults"]["enforcement_report"]["auto_scaling_groups"]) == 3
+    assert len(result["warnings"]) == 1 and "'web-asg'" in result["warnings"][0]
+
+
+def test_a_template_the_same_task_hardens_does_not_count_and_is_hardened_first(ec2, autoscaling):
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {"ManagedBy": "account"}}, {})
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(1, {"HttpTokens": "optional"}, default=True)]},
+        {"LaunchTemplateName": "web", "Versions": ["$Default", "$Latest"]})
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(1, {"HttpTokens": "optional"}, default=True)]}, ALL_TEMPLATES)
+    autoscaling.stubber.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": [
+        group("web-asg", LaunchTemplate={"LaunchTemplateId": LT_ID, "LaunchTemplateName": "web",
+                                         "Version": "$Latest"})]}, ALL_GROUPS)
+    # The order of the changes: the template first, then the account defaults.
+    ec2.stubber.add_response("create_launch_template_version",
+                             {"LaunchTemplateVersion": version(2, {"HttpTokens": "required"})}, {
+                                 "ClientToken": ANY, "LaunchTemplateId": LT_ID, "SourceVersion": "1",
+                                 "VersionDescription": ANY,
+                                 "LaunchTemplateData": {"MetadataOptions": {"HttpTokens": "required"}}})
+    ec2.stubber.add_response("modify_launch_template", {}, {"LaunchTemplateId": LT_ID, "DefaultVersion": "2"})
+    ec2.stubber.add_response("modify_instance_metadata_defaults", {"Return": True},
+                             {"HttpTokens": "required", "HttpTokensEnforced": "enabled"})
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {
+        "HttpTokens": "required", "HttpTokensEnforced": "enabled", "ManagedBy": "account"}}, {})
+    result = mo.manage_metadata_options(ec2, enforce(launch_templates=[{"name": "web"}]), False,
+                                        autoscaling=lambda: autoscaling)
+    assert result["account_defaults"]["enforcement_report"] == {"launch_templates": [], "auto_scaling_groups": []}
+    assert [entry["before_header"] for entry in result["diff"]] == [
+        "launch template web ({0})".format(LT_ID), "account instance metadata defaults"]
+
+
+def test_a_hardened_template_whose_default_stays_put_still_counts(ec2, autoscaling):
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {"ManagedBy": "account"}}, {})
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(1, {"HttpTokens": "optional"}, default=True)]},
+        {"LaunchTemplateName": "web", "Versions": ["$Default", "$Latest"]})
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(1, {"HttpTokens": "optional"}, default=True)]}, ALL_TEMPLATES)
+    autoscaling.stubber.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": []}, ALL_GROUPS)
+    with pytest.raises(KeylessError) as error:
+        mo.manage_metadata_options(ec2, enforce(launch_templates=[{"name": "web"}], set_default_version=False), True,
+                                   autoscaling=lambda: autoscaling)
+    report = error.value.details["account_defaults"]["enforcement_report"]
+    assert report["launch_templates"] == [{"id": LT_ID, "name": "web", "version_checked": 1,
+                                           "referenced_as": ["$Default"], "http_tokens": "optional",
+                                           "http_tokens_from": "launch definition"}]
+
+
+def test_moving_the_default_off_required_under_enforcement_is_reported(ec2, autoscaling):
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {
+        "HttpTokens": "required", "HttpTokensEnforced": "enabled", "ManagedBy": "account"}}, {})
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(1, {"HttpPutResponseHopLimit": 2}, default=True)]}, ALL_TEMPLATES)
+    autoscaling.stubber.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": []}, ALL_GROUPS)
+    with pytest.raises(KeylessError) as error:
+        mo.manage_metadata_options(ec2, params(account_defaults=True, http_tokens="optional"), True,
+                                   autoscaling=lambda: autoscaling)
+    report = error.value.details["account_defaults"]["enforcement_report"]
+    assert report["launch_templates"][0]["http_tokens_from"] == "account default"
+
+
+def test_enforcement_under_a_declarative_policy_fails_before_any_change(ec2):
+    ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {
+        "HttpTokens": "required", "ManagedBy": "declarative-policy", "ManagedExceptionMessage": "org says no"}})
+    with pytest.raises(KeylessError) as error:
+        mo.manage_metadata_options(ec2, enforce(), True, autoscaling=lambda: None)
+    assert error.value.param == "account_defaults" and "org says no" in error.value.message
+
+
+def test_enforcement_needs_the_account_defaults_and_tokens_required():
+    with pytest.raises(KeylessError) as error:
+        mo.validated(params(instance_ids=["i-0123456789abcdef0"], http_tokens_enforced="enabled"))
+    assert error.value.param == "http_tokens_enforced" and "account_defaults: true" in error.value.message
+    with pytest.raises(KeylessError) as error:
+        mo.validated(enforce(http_tokens="optional"))
+    assert error.value.param == "http_tokens"
+    with pytest.raises(KeylessError) as error:
+        mo.validated(enforce(http_tokens_enforced="on"))
+    assert error.value.param == "http_tokens_enforced"
+    plan, _warnings = mo.validated(enforce(http_tokens="optional", http_tokens_enforced="disabled"))
+    assert plan["http_tokens_enforced"] == "disabled" and plan["http_tokens_enforced_force"] is False
+
+
+@pytest.mark.parametrize("options, account, expected", [
+    ({"HttpTokens": "optional"}, {"HttpTokens": "required"}, ("optional", "launch definition")),
+    ({}, {"HttpTokens": "required"}, ("required", "account default")),
+    ({"HttpPutResponseHopLimit": 2}, {}, ("optional", "EC2 default")),
+    (None, {"HttpTokens": "optional"}, ("optional", "account default")),
+])
+def test_effective_http_tokens(options, account, expected):
+    assert mo.effective_http_tokens(options, account) == expected
+
+
+def test_every_page_of_templates_and_groups_is_read(ec2, autoscaling):
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(1, {"HttpTokens": "optional"}, default=True)], "NextToken": "t2"}, ALL_TEMPLATES)
+    ec2.stubber.add_response("describe_launch_template_versions", {"LaunchTemplateVersions": [
+        version(2, {"HttpTokens": "optional"})]}, dict(ALL_TEMPLATES, NextToken="t2"))
+    autoscaling.stubber.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": [], "NextToken": "g2"},
+                                     ALL_GROUPS)
+    autoscaling.stubber.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": [
+        group("late", LaunchTemplate={"LaunchTemplateName": "web", "Version": "$Latest"})]},
+        dict(ALL_GROUPS, NextToken="g2"))
+    report = mo.enforcement_report(ec2, autoscaling, [], {"HttpTokens": "required"})
+    assert [(e["version_checked"], e["referenced_as"]) for e in report["launch_templates"]] == [
+        (1, ["$Default"]), (2, ["$Latest"])]
+    assert [(g["name"], g["version_number"]) for g in report["auto_scaling_groups"]] == [("late", 2)]
