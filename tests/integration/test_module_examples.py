@@ -50,6 +50,9 @@ ID_MAP = {
         "lt-0123456789abcdef0": "batch_template",
     },
     "imds_credentials": {},
+    "ec2_launch_template_profile": {
+        "lt-0123456789abcdef0": "batch_template",
+    },
 }
 
 # Ids of resources AWS creates (and the sandbox creates in their place): instances, launch
