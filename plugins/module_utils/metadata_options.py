@@ -19,6 +19,7 @@ __metaclass__ = type
 import base64
 import binascii
 import copy
+import datetime
 import re
 import uuid
 import zlib
@@ -31,6 +32,9 @@ from ansible_collections.keyless.aws.plugins.module_utils.common import poll
 from ansible_collections.keyless.aws.plugins.module_utils.common import aws_failure
 from ansible_collections.keyless.aws.plugins.module_utils.common import error_code
 from ansible_collections.keyless.aws.plugins.module_utils.common import paginate
+from ansible_collections.keyless.aws.plugins.module_utils.imds_usage import MAX_WINDOW_DAYS
+from ansible_collections.keyless.aws.plugins.module_utils.imds_usage import imdsv1_usage
+from ansible_collections.keyless.aws.plugins.module_utils.imds_usage import window_summary
 from ansible_collections.keyless.aws.plugins.module_utils.instances import GONE_STATES
 from ansible_collections.keyless.aws.plugins.module_utils.instances import check_filters
 from ansible_collections.keyless.aws.plugins.module_utils.instances import describe_instances
@@ -62,6 +66,10 @@ NO_PREFERENCE = "no-preference"
 ENFORCED_CHOICES = ("enabled", "disabled", NO_PREFERENCE)
 
 GONE_REASON = "their metadata options cannot change"
+
+# Evidence before enforcement (imds_usage.py): the IMDSv1 calls of the instances over a window.
+WINDOW_OPTION = "imdsv1_usage_window"
+SKIP_OPTION = "skip_instances_using_imdsv1"
 
 
 _TEMPLATE_NOT_FOUND = (
@@ -132,6 +140,7 @@ def validated(params):
                                "enforced, EC2 refuses every launch and every change that allows IMDSv1, so the "
                                "targets of this task would be refused or left unlaunchable. Use http_tokens: "
                                "required. Nothing was changed.", param="http_tokens")
+    window, skip = _imdsv1_evidence(params, desired, instance_ids or filters)
     if account and "HttpProtocolIpv6" in desired:
         warnings.append("http_protocol_ipv6 is not an account-level default setting: it applies to the instances and "
                         "launch templates named, and the account defaults are left without it.")
@@ -149,7 +158,38 @@ def validated(params):
         "max_concurrency": _concurrency(params.get("max_concurrency")),
         "set_default_version": params.get("set_default_version", True),
         "version_description": params.get("version_description"),
+        WINDOW_OPTION: window,
+        SKIP_OPTION: skip,
     }, warnings
+
+
+def _imdsv1_evidence(params, desired, instances_named):
+    """(window in days or None, skip) from ``imdsv1_usage_window`` and ``skip_instances_using_imdsv1``."""
+    window = params.get(WINDOW_OPTION)
+    skip = params.get(SKIP_OPTION)
+    if window is not None:
+        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= MAX_WINDOW_DAYS:
+            raise KeylessError(
+                "{0}: {1!r} is not a number of days from 1 to {2} (CloudWatch keeps the hourly datapoints of the "
+                "IMDSv1 metrics for {2} days). Nothing was changed.".format(WINDOW_OPTION, window, MAX_WINDOW_DAYS),
+                param=WINDOW_OPTION)
+        if not instances_named:
+            raise KeylessError(
+                "{0}: the IMDSv1 metrics are per instance; name the instances (instance_ids or filters), or leave "
+                "{0} out. Nothing was changed.".format(WINDOW_OPTION), param=WINDOW_OPTION)
+    if skip is not None and not isinstance(skip, bool):
+        raise KeylessError("{0}: {1!r} is not true or false.".format(SKIP_OPTION, skip), param=SKIP_OPTION)
+    if skip:
+        if window is None:
+            raise KeylessError(
+                "{0}: true needs the window to look for IMDSv1 calls in: set {1} (days), for example 14. Nothing "
+                "was changed.".format(SKIP_OPTION, WINDOW_OPTION), param=SKIP_OPTION)
+        if desired.get("HttpTokens") != "required":
+            raise KeylessError(
+                "{0}: true goes with http_tokens: required (it leaves instances that still use IMDSv1 allowing "
+                "it); with http_tokens: {1} there is nothing to skip. Nothing was changed.".format(
+                    SKIP_OPTION, desired.get("HttpTokens")), param=SKIP_OPTION)
+    return window, bool(skip)
 
 
 MAX_CONCURRENCY = 100
@@ -772,6 +812,7 @@ def ensure_instance(ec2, plan, check_mode):
         "before": snake_options(plan["current"]),
         "after": snake_options(predicted),
     }
+    result.update(plan.get("imdsv1") or {})
     if not plan["changes"] or check_mode:
         return result["changed"], result
     try:
@@ -810,6 +851,72 @@ def wait_applied(ec2, results, desired, timeout, timing=None):
     poll(read, lambda still: not still, timeout, timing or Timing(max_poll_interval=15.0), timed_out)
 
 
+# ---- evidence before enforcement: the instances' IMDSv1 calls ------------------------------------
+
+
+def loses_imdsv1(plan):
+    """Whether the instance's planned change takes IMDSv1 away (HttpTokens to required from anything else):
+    the one change that breaks software still calling IMDSv1."""
+    return plan["changes"].get("HttpTokens") == "required" and plan["current"].get("HttpTokens") != "required"
+
+
+def plan_imdsv1_evidence(cloudwatch, instance_plans, window_days, skip, warnings, now=None):
+    """Read the IMDSv1 calls of the instances over the window (imds_usage.py) and put them on each
+    plan (``plan["imdsv1"]``: imdsv1_calls, imdsv1_calls_rejected, last_imdsv1_call,
+    skipped_for_imdsv1_use); with ``skip``, an instance that would lose IMDSv1 and made IMDSv1
+    calls (served or refused) in the window keeps its options (its changes are dropped).
+
+    Which instances are read: with ``skip``, only those whose change would take IMDSv1 away (the
+    others' fields are None), so a re-run that changes nothing makes no CloudWatch call; without
+    it, every selected instance (the window alone is a report). Returns the summary:
+    {window_days, start, end, period_seconds, instances_read, skipped_instances: [...]}.
+    """
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    to_read = [plan["instance_id"] for plan in instance_plans if loses_imdsv1(plan) or not skip]
+    usage = {}
+    if to_read:
+        if cloudwatch is None:
+            raise KeylessError("{0}: the CloudWatch client is needed to read the IMDSv1 metrics; none was "
+                               "given.".format(WINDOW_OPTION), param=WINDOW_OPTION)
+        usage = imdsv1_usage(cloudwatch(), to_read, window_days=window_days, now=now)
+    unread = {"imdsv1_calls": None, "imdsv1_calls_rejected": None, "last_imdsv1_call": None}
+    skipped, enforced_anyway = [], []
+    for plan in instance_plans:
+        found = usage.get(plan["instance_id"])
+        evidence = dict(found or unread, skipped_for_imdsv1_use=False)
+        used = bool(found) and bool(found["imdsv1_calls"] or found["imdsv1_calls_rejected"])
+        if used and loses_imdsv1(plan):
+            if skip:
+                evidence["skipped_for_imdsv1_use"] = True
+                plan["changes"] = {}
+                entry = {"instance_id": plan["instance_id"]}
+                for key in ("imdsv1_calls", "imdsv1_calls_rejected", "last_imdsv1_call"):
+                    entry[key] = evidence[key]
+                skipped.append(entry)
+            else:
+                enforced_anyway.append(plan["instance_id"])
+        plan["imdsv1"] = evidence
+    summary = window_summary(window_days, now)
+    summary.update(instances_read=len(to_read), skipped_instances=skipped)
+    if skipped:
+        warnings.append(
+            "{0}: {1} of the instances made IMDSv1 calls in the last {2} days and were left as they are, still "
+            "allowing IMDSv1: {3}. Update the software on them that calls the metadata service without a token "
+            "(the MetadataNoToken metric of CloudWatch counts those calls), then run again once they have "
+            "stopped; or set {0}: false to require IMDSv2 on them anyway.".format(
+                SKIP_OPTION, len(skipped), window_days, ", ".join(
+                    "{0} ({1} calls, {2} refused, the last in the period starting {3})".format(
+                        entry["instance_id"], entry["imdsv1_calls"], entry["imdsv1_calls_rejected"],
+                        entry["last_imdsv1_call"]) for entry in skipped)))
+    if enforced_anyway:
+        warnings.append(
+            "{0}: {1} made IMDSv1 calls in the last {2} days and get http_tokens: required all the same ({3} is "
+            "off); software there that still calls IMDSv1 is refused from then on (CloudWatch counts those calls "
+            "as MetadataNoTokenRejected).".format(WINDOW_OPTION, ", ".join(enforced_anyway), window_days,
+                                                  SKIP_OPTION))
+    return summary
+
+
 # ---- the whole job of keyless.aws.ec2_metadata_options -----------------------------------------
 
 
@@ -817,13 +924,16 @@ def _diff_entry(header, before, after):
     return {"before_header": header, "after_header": header, "before": before, "after": after}
 
 
-def manage_metadata_options(ec2, params, check_mode, timing=None, autoscaling=None):
+def manage_metadata_options(ec2, params, check_mode, timing=None, autoscaling=None, cloudwatch=None, now=None):
     """Converge the IMDS options of every target; returns the module's result (its ``timing``
     says where the time went: phases, calls, throttled answers).
 
     ``params``: the module's parameters (validated here before any AWS call).
     ``autoscaling``: a function that returns the Auto Scaling client, called only when the
     enforcement report is needed (enabling ``http_tokens_enforced``).
+    ``cloudwatch``: likewise for the CloudWatch client, called only when IMDSv1 metrics are read
+    (``imdsv1_usage_window``); ``now``: the end of that window (an aware datetime; default the
+    current time).
 
     The templates are hardened before the account defaults change, so that switching on
     ``HttpTokensEnforced`` never finds a template of the same task still allowing IMDSv1.
@@ -847,6 +957,10 @@ def manage_metadata_options(ec2, params, check_mode, timing=None, autoscaling=No
         if plan_input["instance_ids"] or plan_input["filters"]:
             instance_plans = plan_instances(ec2, plan_input["instance_ids"], plan_input["filters"], desired,
                                             selection=plan_input["selection"])
+        imdsv1 = None
+        if plan_input[WINDOW_OPTION] is not None:
+            imdsv1 = plan_imdsv1_evidence(cloudwatch, instance_plans, plan_input[WINDOW_OPTION],
+                                          plan_input[SKIP_OPTION], warnings, now)
         if account_plan is not None and account_plan["tightens"]:
             account_plan["report"] = _checked_report(ec2, autoscaling, template_plans, account_plan, plan_input,
                                                      warnings)
@@ -857,7 +971,8 @@ def manage_metadata_options(ec2, params, check_mode, timing=None, autoscaling=No
     # Apply.
     changed = False
     diff = []
-    result = {"instances": [], "launch_templates": [], "account_defaults": None, "user_data_findings": findings}
+    result = {"instances": [], "launch_templates": [], "account_defaults": None, "user_data_findings": findings,
+              "imdsv1_usage": imdsv1}
     with watch.phase("apply"):
         for plan in template_plans:
             template_changed, template_result = ensure_template(

@@ -151,6 +151,40 @@ options:
     type: bool
     default: false
     version_added: 0.2.0
+  imdsv1_usage_window:
+    description:
+      - How many days back (1 to 455) to read the IMDSv1 use of the instances from CloudWatch, the evidence to
+        look at before requiring IMDSv2. EC2 publishes, per instance, C(MetadataNoToken) (IMDSv1 calls the
+        metadata service served) and C(MetadataNoTokenRejected) (IMDSv1 calls it refused because IMDSv2 was
+        required), namespace C(AWS/EC2), dimension C(InstanceId).
+      - When set, each entry of RV(instances) gets RV(instances[].imdsv1_calls), RV(instances[].imdsv1_calls_rejected)
+        and RV(instances[].last_imdsv1_call), and RV(imdsv1_usage) says which window was read. Without
+        O(skip_instances_using_imdsv1), every selected instance is read (a report); with it, only those whose
+        change would take IMDSv1 away (see there).
+      - The metrics are read with C(GetMetricData), 250 instances (500 queries) per call, never one call per
+        instance, before any change. The datapoints are summed per period of 1 hour for windows up to 8 days, else
+        1 day (2 or 3 days beyond 200 days), so that a call stays within CloudWatch's 100,800 datapoints; the window
+        is widened to whole periods (at most one period more than asked, the current period included). A period
+        without a datapoint counts as no call. Needs C(cloudwatch:GetMetricData).
+      - Needs instances (O(instance_ids) or O(filters)).
+    type: int
+    version_added: 0.2.0
+  skip_instances_using_imdsv1:
+    description:
+      - With O(http_tokens=required) and O(imdsv1_usage_window), leave an instance as it is (allowing IMDSv1, none of
+        its options changed) when it made IMDSv1 calls in the window - served or refused - and its change would
+        require IMDSv2. It is reported with RV(instances[].skipped_for_imdsv1_use=true), its counts and the period
+        of its last call, in RV(imdsv1_usage.skipped_instances), and in a warning naming how many were skipped.
+        Instances without IMDSv1 calls in the window get IMDSv2 required.
+      - Only the instances whose change would require IMDSv2 are read, so a run that changes nothing makes no
+        CloudWatch call; the other instances' counts are V(null).
+      - Left V(false) (the default), every selected instance gets O(http_tokens) whatever its IMDSv1 use - that is the
+        way to enforce IMDSv2 on an instance that was skipped; with O(imdsv1_usage_window) the module then warns,
+        naming the instances that used IMDSv1 in the window.
+      - Check mode shows exactly which instances would be enforced and which skipped (the same result).
+    type: bool
+    default: false
+    version_added: 0.2.0
   http_tokens:
     description:
       - V(required) allows IMDSv2 (session tokens) only; V(optional) also allows IMDSv1.
@@ -232,6 +266,9 @@ notes:
     such groups), C(DescribeAutoScalingGroups) and, for groups with a launch configuration,
     C(DescribeLaunchConfigurations). It needs C(ec2:DescribeLaunchTemplateVersions),
     C(autoscaling:DescribeAutoScalingGroups) and C(autoscaling:DescribeLaunchConfigurations).
+  - The IMDSv1 evidence (O(imdsv1_usage_window)) costs one C(GetMetricData) call per 250 instances read.
+    RV(instances[].last_imdsv1_call) is the start of the newest period (an hour, or a day for longer windows) with
+    an IMDSv1 call, not the moment of the call.
   - The report does not read the AMI's C(ImdsSupport) - a template without C(HttpTokens) counts with the account
     default (as this task leaves it), else V(optional); an AMI registered with C(ImdsSupport=v2.0) would launch
     with V(required) anyway, so the report may name a template that would still launch (the stricter reading).
@@ -244,6 +281,12 @@ seealso:
     description: With require_imdsv2, proves on an instance that IMDSv1 is refused and the role's credentials arrive.
   - module: amazon.aws.ec2_instance
   - module: amazon.aws.ec2_launch_template
+  - name: CloudWatch metrics of EC2 instances
+    description: The EC2 user guide on C(MetadataNoToken) and C(MetadataNoTokenRejected).
+    link: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/viewing_metrics_with_cloudwatch.html
+  - name: Transition to IMDSv2
+    description: The EC2 user guide on finding IMDSv1 use before requiring IMDSv2.
+    link: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instance-metadata-transition-to-version-2.html
   - name: Enforce IMDSv2 at the account level
     description: The EC2 user guide on C(HttpTokensEnforced).
     link: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-new-instances.html#enforce-imdsv2-at-the-account-level
@@ -301,6 +344,28 @@ EXAMPLES = r"""
     max_request_rate: 2
     wait_timeout: 900
 
+- name: Require IMDSv2 on the web servers that made no IMDSv1 call in the last 14 days; report the others
+  keyless.aws.ec2_metadata_options:
+    filters:
+      "tag:team": web
+      instance-state-name: running
+    imdsv1_usage_window: 14
+    skip_instances_using_imdsv1: true
+  register: hardened
+
+- name: Show the instances left allowing IMDSv1, with their calls and the period of the last one
+  ansible.builtin.debug:
+    var: hardened.imdsv1_usage.skipped_instances
+
+- name: Report only - the IMDSv1 calls of two instances over the last 30 days, and what enforcing would change
+  keyless.aws.ec2_metadata_options:
+    instance_ids:
+      - i-0123456789abcdef0
+      - i-0fedcba9876543210
+    imdsv1_usage_window: 30
+  check_mode: true
+  register: evidence
+
 - name: Audit only - what would change? (no change is made in check mode)
   keyless.aws.ec2_metadata_options:
     filters:
@@ -341,6 +406,74 @@ instances:
       type: dict
       sample: {"http_tokens": "required", "http_endpoint": "enabled", "http_put_response_hop_limit": 1,
                "instance_metadata_tags": "disabled", "http_protocol_ipv6": "disabled"}
+    imdsv1_calls:
+      description:
+        - The IMDSv1 calls the metadata service served the instance in the window (the Sum of C(MetadataNoToken));
+          V(0) when CloudWatch holds no datapoint. V(null) when the instance was not read (with
+          O(skip_instances_using_imdsv1=true), an instance whose change would not require IMDSv2).
+      returned: when O(imdsv1_usage_window) is set
+      type: int
+      sample: 42
+      version_added: 0.2.0
+    imdsv1_calls_rejected:
+      description:
+        - The IMDSv1 calls refused in the window (the Sum of C(MetadataNoTokenRejected)); V(0) and V(null) as for
+          RV(instances[].imdsv1_calls).
+      returned: when O(imdsv1_usage_window) is set
+      type: int
+      sample: 0
+      version_added: 0.2.0
+    last_imdsv1_call:
+      description:
+        - The start (UTC) of the newest period of the window with an IMDSv1 call, served or refused (the period is
+          RV(imdsv1_usage.period_seconds)); V(null) when there was none or the instance was not read.
+      returned: when O(imdsv1_usage_window) is set
+      type: str
+      sample: "2026-11-30T14:00:00Z"
+      version_added: 0.2.0
+    skipped_for_imdsv1_use:
+      description:
+        - Whether the instance was (in check mode, would be) left as it is because it made IMDSv1 calls in the window
+          (O(skip_instances_using_imdsv1=true)); its RV(instances[].after) then equals its RV(instances[].before).
+      returned: when O(imdsv1_usage_window) is set
+      type: bool
+      sample: true
+      version_added: 0.2.0
+imdsv1_usage:
+  description:
+    - The IMDSv1 evidence, with O(imdsv1_usage_window); V(null) otherwise.
+  returned: always
+  type: dict
+  version_added: 0.2.0
+  contains:
+    window_days:
+      description: The window asked for, in days.
+      type: int
+      sample: 14
+    start:
+      description: The start of the window read (inclusive, UTC, aligned to the period).
+      type: str
+      sample: "2026-11-17T00:00:00Z"
+    end:
+      description: The end of the window read (exclusive, UTC; the end of the current period).
+      type: str
+      sample: "2026-12-02T00:00:00Z"
+    period_seconds:
+      description: The period the datapoints were summed by (3600, or a multiple of 86400 for windows over 8 days).
+      type: int
+      sample: 86400
+    instances_read:
+      description: How many instances' metrics were read.
+      type: int
+      sample: 12
+    skipped_instances:
+      description:
+        - The instances left allowing IMDSv1 for their IMDSv1 use, sorted by id - C(instance_id), C(imdsv1_calls),
+          C(imdsv1_calls_rejected), C(last_imdsv1_call).
+      type: list
+      elements: dict
+      sample: [{"instance_id": "i-0123456789abcdef0", "imdsv1_calls": 42, "imdsv1_calls_rejected": 0,
+                "last_imdsv1_call": "2026-11-30T00:00:00Z"}]
 launch_templates:
   description: One entry per launch template of O(launch_templates), in order; in check mode, the prediction.
   returned: always
@@ -512,6 +645,8 @@ def main():
         selection=dict(type="str", default="intersection", choices=["intersection", "union"]),
         max_concurrency=dict(type="int", default=10),
         max_request_rate=dict(type="float"),
+        imdsv1_usage_window=dict(type="int"),
+        skip_instances_using_imdsv1=dict(type="bool", default=False),
     )
     module = KeylessModule(argument_spec=argument_spec, supports_check_mode=True)
 
@@ -519,8 +654,10 @@ def main():
         # manage_metadata_options checks every input before its first AWS call.
         ec2 = module.retrying_client("ec2", max_pool_connections=max(10, module.params["max_concurrency"] or 10))
         # The Auto Scaling client is made only when the enforcement report needs it.
+        # Likewise CloudWatch, only when IMDSv1 metrics are read (imdsv1_usage_window).
         return manage_metadata_options(ec2, module.params, module.check_mode,
-                                       autoscaling=lambda: module.retrying_client("autoscaling"))
+                                       autoscaling=lambda: module.retrying_client("autoscaling"),
+                                       cloudwatch=lambda: module.retrying_client("cloudwatch"))
 
     module.run(run)
 

@@ -748,3 +748,105 @@ def test_every_page_of_templates_and_groups_is_read(ec2, autoscaling):
     assert [(e["version_checked"], e["referenced_as"]) for e in report["launch_templates"]] == [
         (1, ["$Default"]), (2, ["$Latest"])]
     assert [(g["name"], g["version_number"]) for g in report["auto_scaling_groups"]] == [("late", 2)]
+
+
+# ---- evidence before enforcement: imdsv1_usage_window, skip_instances_using_imdsv1 ---------------
+
+
+@pytest.mark.parametrize("kwargs, param, fragment", [
+    ({"imdsv1_usage_window": 0}, "imdsv1_usage_window", "from 1 to 455"),
+    ({"imdsv1_usage_window": 456}, "imdsv1_usage_window", "from 1 to 455"),
+    ({"imdsv1_usage_window": True}, "imdsv1_usage_window", "not a number of days"),
+    ({"imdsv1_usage_window": "14"}, "imdsv1_usage_window", "not a number of days"),
+    ({"skip_instances_using_imdsv1": True}, "skip_instances_using_imdsv1", "set imdsv1_usage_window"),
+    ({"skip_instances_using_imdsv1": "yes", "imdsv1_usage_window": 14}, "skip_instances_using_imdsv1",
+     "not true or false"),
+    ({"skip_instances_using_imdsv1": True, "imdsv1_usage_window": 14, "http_tokens": "optional"},
+     "skip_instances_using_imdsv1", "goes with http_tokens: required"),
+    ({"skip_instances_using_imdsv1": True, "imdsv1_usage_window": 14, "http_tokens": None,
+      "http_put_response_hop_limit": 2}, "skip_instances_using_imdsv1", "goes with http_tokens: required"),
+])
+def test_the_imdsv1_evidence_options_are_checked_naming_the_parameter(kwargs, param, fragment):
+    with pytest.raises(KeylessError, match=fragment) as failure:
+        mo.validated(params(instance_ids=["i-0123456789abcdef0"], **kwargs))
+    assert failure.value.param == param
+
+
+def test_the_window_needs_instances():
+    with pytest.raises(KeylessError, match="per instance") as failure:
+        mo.validated(params(account_defaults=True, imdsv1_usage_window=14))
+    assert failure.value.param == "imdsv1_usage_window"
+
+
+def test_the_evidence_options_are_kept():
+    plan, _warnings = mo.validated(params(filters={"tag:team": "web"}, imdsv1_usage_window=455,
+                                          skip_instances_using_imdsv1=True))
+    assert (plan["imdsv1_usage_window"], plan["skip_instances_using_imdsv1"]) == (455, True)
+    plan, _warnings = mo.validated(params(instance_ids=["i-0123456789abcdef0"]))
+    assert (plan["imdsv1_usage_window"], plan["skip_instances_using_imdsv1"]) == (None, False)
+
+
+def test_a_bad_window_fails_before_any_call(ec2):
+    # The Stubber holds no response: any AWS call would fail the test with its own error.
+    with pytest.raises(KeylessError) as failure:
+        mo.manage_metadata_options(ec2, params(instance_ids=["i-0123456789abcdef0"], imdsv1_usage_window=-1), True,
+                                   cloudwatch=lambda: pytest.fail("no CloudWatch client before the input is checked"))
+    assert failure.value.param == "imdsv1_usage_window"
+
+
+def test_skip_reads_only_the_instances_that_would_lose_imdsv1_and_keeps_those_that_used_it(ec2):
+    used, unused, already = "i-0000000000000000a", "i-0000000000000000b", "i-0000000000000000c"
+    ec2.stubber.add_response("describe_instances", reservations(
+        instance(used), instance(unused), instance(already, HttpTokens="required")),
+        {"Filters": ids_filter(used, unused, already), "MaxResults": 1000})
+    read = []
+
+    class CloudWatch:
+        @staticmethod
+        def get_metric_data(**kwargs):
+            read.append(kwargs)
+            stamp = datetime.datetime(2026, 11, 30, tzinfo=datetime.timezone.utc)
+            return {"MetricDataResults": [
+                {"Id": "served_0", "StatusCode": "Complete", "Timestamps": [stamp], "Values": [6.0]},
+                {"Id": "rejected_0", "StatusCode": "Complete", "Timestamps": [], "Values": []},
+                {"Id": "served_1", "StatusCode": "Complete", "Timestamps": [], "Values": []}]}
+
+    now = datetime.datetime(2026, 12, 1, 8, tzinfo=datetime.timezone.utc)
+    result = mo.manage_metadata_options(
+        ec2, params(instance_ids=[used, unused, already], imdsv1_usage_window=14, skip_instances_using_imdsv1=True),
+        True, cloudwatch=CloudWatch, now=now)
+    assert len(read) == 1
+    assert [q["MetricStat"]["Metric"]["Dimensions"][0]["Value"] for q in read[0]["MetricDataQueries"]] == [
+        used, used, unused, unused]
+    entries = dict((e["instance_id"], e) for e in result["instances"])
+    assert (entries[used]["changed"], entries[used]["skipped_for_imdsv1_use"], entries[used]["imdsv1_calls"]) == (
+        False, True, 6)
+    assert entries[used]["last_imdsv1_call"] == "2026-11-30T00:00:00Z"
+    assert (entries[unused]["changed"], entries[unused]["skipped_for_imdsv1_use"],
+            entries[unused]["imdsv1_calls"]) == (True, False, 0)
+    assert (entries[already]["changed"], entries[already]["imdsv1_calls"]) == (False, None)
+    assert result["imdsv1_usage"] == {
+        "window_days": 14, "start": "2026-11-17T00:00:00Z", "end": "2026-12-02T00:00:00Z", "period_seconds": 86400,
+        "instances_read": 2, "skipped_instances": [{"instance_id": used, "imdsv1_calls": 6,
+                                                    "imdsv1_calls_rejected": 0,
+                                                    "last_imdsv1_call": "2026-11-30T00:00:00Z"}]}
+    assert any(w.startswith("skip_instances_using_imdsv1: 1 of the instances") for w in result["warnings"])
+
+
+def test_skip_with_nothing_to_change_makes_no_cloudwatch_call(ec2):
+    a = "i-0000000000000000a"
+    ec2.stubber.add_response("describe_instances", reservations(instance(a, HttpTokens="required")),
+                             {"Filters": ids_filter(a), "MaxResults": 1000})
+    result = mo.manage_metadata_options(
+        ec2, params(instance_ids=[a], imdsv1_usage_window=14, skip_instances_using_imdsv1=True), False,
+        cloudwatch=lambda: pytest.fail("no CloudWatch client when nothing would lose IMDSv1"))
+    assert result["changed"] is False and result["imdsv1_usage"]["instances_read"] == 0
+    assert result["instances"][0]["skipped_for_imdsv1_use"] is False
+
+
+def test_without_the_window_no_evidence_fields(ec2):
+    a = "i-0000000000000000a"
+    ec2.stubber.add_response("describe_instances", reservations(instance(a, HttpTokens="required")),
+                             {"Filters": ids_filter(a), "MaxResults": 1000})
+    result = mo.manage_metadata_options(ec2, params(instance_ids=[a]), False)
+    assert result["imdsv1_usage"] is None and "imdsv1_calls" not in result["instances"][0]
