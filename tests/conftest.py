@@ -37,3 +37,18 @@ def sandbox(sandbox_server):
     """A sandbox with no AWS resources and an empty request log."""
     sandbox_server.reset()
     yield sandbox_server
+
+
+@pytest.fixture
+def instant_transitions(sandbox):
+    """Instances settle at once (tests/sandbox/moto_fixes.py), for tests about something other
+    than EC2's pending and stopping states."""
+    with sandbox.transitions.instant():
+        yield
+
+
+@pytest.fixture
+def imds(sandbox):
+    """``imds(instance_id, **options)`` starts the instance's IMDS emulator; all stop at the end."""
+    yield sandbox.imds.start
+    sandbox.imds.stop_all()

@@ -21,22 +21,8 @@ TOKEN = "X-aws-ec2-metadata-token"
 UTC = datetime.timezone.utc
 
 
-@pytest.fixture(autouse=True)
-def plain_ec2_timing(sandbox):
-    """Instances settle at once (tests/sandbox/moto_fixes.py): these tests are about metrics."""
-    transitions = getattr(sandbox, "transitions", None)
-    if transitions is None:
-        yield
-        return
-    with transitions.instant():
-        yield
-
-
-@pytest.fixture
-def imds(sandbox):
-    """``imds(instance_id, **options)`` starts the instance's emulator; all stop at the end."""
-    yield sandbox.imds.start
-    sandbox.imds.stop_all()
+# Instances settle at once: these tests are about metrics (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("instant_transitions")
 
 
 def launch(sandbox, count=1, monitoring=False, **metadata_options):

@@ -17,21 +17,8 @@ MUTATING = ("ModifyInstanceMetadataOptions", "CreateLaunchTemplateVersion", "Mod
             "ModifyInstanceMetadataDefaults")
 
 
-@pytest.fixture(autouse=True)
-def plain_ec2_timing(sandbox):
-    """Instances settle at once (tests/sandbox/moto_fixes.py): these tests are about metrics."""
-    transitions = getattr(sandbox, "transitions", None)
-    if transitions is None:
-        yield
-        return
-    with transitions.instant():
-        yield
-
-
-@pytest.fixture
-def imds(sandbox):
-    yield sandbox.imds.start
-    sandbox.imds.stop_all()
+# Instances settle at once: these tests are about metrics (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("instant_transitions")
 
 
 def params(**kwargs):
