@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SANDBOX := PYTHONPATH=$(CURDIR)/tests $(BIN)/python -m sandbox run --
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv test demo unit integration sanity lint changelog-lint docs-lint molecule test-faults docs dist test-matrix bench clean
+.PHONY: help venv test demo unit integration sanity lint changelog-lint docs-lint molecule test-faults docs dist test-matrix bench bench-aws clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ test-faults: venv ## the slow reliability tests only: faults, races, interruptio
 
 bench: venv ## keyless.aws vs amazon.aws at N=10/100/500 on the sandbox (<10 min): table, bench/results/
 	bash scripts/bench.sh $(BENCH_ARGS)
+
+bench-aws: venv ## the same under EC2's rate limits (AWS-like sandbox), N=100/500/1000 vs the token limit (~40 min)
+	bash scripts/bench.sh --aws $(BENCH_ARGS)
 
 docs: venv ## build the HTML docs site in .build/docs/html (antsibull-docs + Sphinx, offline)
 	bash scripts/docs.sh
