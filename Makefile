@@ -58,7 +58,7 @@ molecule: venv ## molecule scenarios of the role against the sandbox (also part 
 test-faults: venv ## the slow reliability tests only: faults, races, interruption, bad input, secrets (also in make test)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m slow tests/integration
 
-bench: venv ## keyless.aws vs amazon.aws at N=10/100/500 on the sandbox (<10 min): table, bench/results/
+bench: venv ## keyless.aws vs amazon.aws at N=10/100/500 on the sandbox at moto speed (CPU cost): table, bench/results/
 	bash scripts/bench.sh $(BENCH_ARGS)
 
 bench-aws: venv ## the same under EC2's rate limits (AWS-like sandbox), N=100/500/1000 vs the token limit (~40 min)
