@@ -40,6 +40,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.instances import selec
 from ansible_collections.keyless.aws.plugins.module_utils.instances import state_of
 from ansible_collections.keyless.aws.plugins.module_utils.instances import wait_for_states
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import profile_matcher
+from ansible_collections.keyless.aws.plugins.module_utils.profiles import profile_summary
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import wanted_profile
 
 GONE_REASON = "a profile cannot be attached to or detached from them"
@@ -101,7 +102,7 @@ def converge(ec2, iam, params, check_mode, region=None, timing=None):
         entries = _apply(ec2, iam, profile, matches, steps, current, params, timing, watch)
     return {
         "changed": changed,
-        "instance_profile": _profile_summary(profile),
+        "instance_profile": profile_summary(profile),
         "role_trusts_ec2": trusts,
         "diff": {
             "before": dict((s["instance_id"], s["before"]) for s in steps),
@@ -231,17 +232,6 @@ def _wait_done(ec2, steps, entries, profile, wait_timeout, timing):
         else:
             now = current_association(final[entry["instance_id"]])
             entry.update(association_id=now["association_id"], state=now["state"])
-
-
-def _profile_summary(profile):
-    if not profile:
-        return None
-    roles = profile.get("Roles") or []
-    return {
-        "instance_profile_name": profile.get("InstanceProfileName"),
-        "arn": profile.get("Arn"),
-        "role_name": roles[0]["RoleName"] if roles else None,
-    }
 
 
 # ---- the whole job of keyless.aws.ec2_profile_association_info -----------------------------

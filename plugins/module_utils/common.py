@@ -380,6 +380,11 @@ def in_parallel(func, items, max_workers):
     return results
 
 
+def diff_entry(header, before, after):
+    """One entry of a module's ``diff`` list: the same header before and after."""
+    return {"before_header": header, "after_header": header, "before": before, "after": after}
+
+
 def failure_result(error):
     """The failure result of a KeylessError, as every module returns it: the sentence, the
     parameter at fault, the AWS error code and response when AWS refused, the details."""

@@ -46,6 +46,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessE
 from ansible_collections.keyless.aws.plugins.module_utils.common import Stopwatch
 from ansible_collections.keyless.aws.plugins.module_utils.common import Timing
 from ansible_collections.keyless.aws.plugins.module_utils.common import aws_failure
+from ansible_collections.keyless.aws.plugins.module_utils.common import diff_entry
 from ansible_collections.keyless.aws.plugins.module_utils.common import call_aws
 from ansible_collections.keyless.aws.plugins.module_utils.common import error_code
 from ansible_collections.keyless.aws.plugins.module_utils.common import error_message
@@ -58,8 +59,8 @@ from ansible_collections.keyless.aws.plugins.module_utils.metadata_options impor
 from ansible_collections.keyless.aws.plugins.module_utils.metadata_options import ensure_template
 from ansible_collections.keyless.aws.plugins.module_utils.metadata_options import read_template
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import get_profile
+from ansible_collections.keyless.aws.plugins.module_utils.profiles import profile_summary
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import profile_name_of
-from ansible_collections.keyless.aws.plugins.module_utils.profiles import role_names
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import wanted_profile
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_launch_templates
 from ansible_collections.keyless.aws.plugins.module_utils.validation import name_and_arn
@@ -397,16 +398,6 @@ def move_groups(autoscaling, iam, groups, entries, profile, propagation_timeout,
 # ---- the whole job of keyless.aws.ec2_launch_template_profile -----------------------------------
 
 
-def _diff_entry(header, before, after):
-    return {"before_header": header, "after_header": header, "before": before, "after": after}
-
-
-def _profile_summary(profile):
-    roles = role_names(profile)
-    return {"instance_profile_name": profile["InstanceProfileName"], "arn": profile["Arn"],
-            "role_name": roles[0] if roles else None}
-
-
 def converge(ec2, iam, autoscaling, params, check_mode, region=None, timing=None):
     """Give the named launch templates the profile (a new default version where needed) and
     report, or move, the Auto Scaling groups that launch from them; returns the module's result.
@@ -437,7 +428,7 @@ def converge(ec2, iam, autoscaling, params, check_mode, region=None, timing=None
             templates.append(result)
             changed = changed or template_changed
             if template_changed:
-                diff.append(_diff_entry(
+                diff.append(diff_entry(
                     "launch template {0} ({1})".format(result["launch_template_name"], result["launch_template_id"]),
                     dict(result["before"], version=result["base_version"],
                          default_version=plan["default"]["VersionNumber"]),
@@ -451,14 +442,14 @@ def converge(ec2, iam, autoscaling, params, check_mode, region=None, timing=None
                             clock=timing.clock)
         for entry in entries:
             if entry["action"] == MOVED:
-                diff.append(_diff_entry(
+                diff.append(diff_entry(
                     "Auto Scaling group {0} ({1})".format(entry["auto_scaling_group_name"], entry["where"]),
                     {"launch_template": entry["launch_template_name"], "version": entry["version_before"]},
                     {"launch_template": entry["launch_template_name"], "version": entry["version_after"]}))
     warnings.extend(group_warnings(entries, plan_input["set_default_version"]))
     return {
         "changed": changed,
-        "instance_profile": _profile_summary(profile),
+        "instance_profile": profile_summary(profile),
         "role_trusts_ec2": trusts,
         "launch_templates": templates,
         "auto_scaling_groups": entries,

@@ -30,6 +30,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.common import Timing
 from ansible_collections.keyless.aws.plugins.module_utils.common import in_parallel
 from ansible_collections.keyless.aws.plugins.module_utils.common import poll
 from ansible_collections.keyless.aws.plugins.module_utils.common import aws_failure
+from ansible_collections.keyless.aws.plugins.module_utils.common import diff_entry
 from ansible_collections.keyless.aws.plugins.module_utils.common import error_code
 from ansible_collections.keyless.aws.plugins.module_utils.common import paginate
 from ansible_collections.keyless.aws.plugins.module_utils.imds_usage import MAX_WINDOW_DAYS
@@ -920,10 +921,6 @@ def plan_imdsv1_evidence(cloudwatch, instance_plans, window_days, skip, warnings
 # ---- the whole job of keyless.aws.ec2_metadata_options -----------------------------------------
 
 
-def _diff_entry(header, before, after):
-    return {"before_header": header, "after_header": header, "before": before, "after": after}
-
-
 def manage_metadata_options(ec2, params, check_mode, timing=None, autoscaling=None, cloudwatch=None, now=None):
     """Converge the IMDS options of every target; returns the module's result (its ``timing``
     says where the time went: phases, calls, throttled answers).
@@ -980,7 +977,7 @@ def manage_metadata_options(ec2, params, check_mode, timing=None, autoscaling=No
             changed = changed or template_changed
             result["launch_templates"].append(template_result)
             if template_changed:
-                diff.append(_diff_entry(
+                diff.append(diff_entry(
                     "launch template {0} ({1})".format(template_result["launch_template_name"],
                                                        template_result["launch_template_id"]),
                     {"version": template_result["base_version"],
@@ -995,8 +992,8 @@ def manage_metadata_options(ec2, params, check_mode, timing=None, autoscaling=No
             changed = changed or account_changed
             result["account_defaults"] = account_result
             if account_changed:
-                diff.append(_diff_entry("account instance metadata defaults", account_result["before"],
-                                        account_result["after"]))
+                diff.append(diff_entry("account instance metadata defaults", account_result["before"],
+                                       account_result["after"]))
         outcomes = in_parallel(lambda plan: ensure_instance(ec2, plan, check_mode), instance_plans,
                                plan_input["max_concurrency"])
     instance_results = []
@@ -1008,8 +1005,8 @@ def manage_metadata_options(ec2, params, check_mode, timing=None, autoscaling=No
             wait_applied(ec2, instance_results, desired, plan_input["wait_timeout"], timing)
     for instance_result in instance_results:
         if instance_result["changed"]:
-            diff.append(_diff_entry("instance {0} metadata options".format(instance_result["instance_id"]),
-                                    instance_result["before"], instance_result["after"]))
+            diff.append(diff_entry("instance {0} metadata options".format(instance_result["instance_id"]),
+                                   instance_result["before"], instance_result["after"]))
     result["instances"] = instance_results
     result.update(changed=changed, diff=diff or {"before": {}, "after": {}}, warnings=warnings,
                   timing=watch.result(ec2))

@@ -81,6 +81,16 @@ def role_names(profile):
     return [r["RoleName"] for r in (profile or {}).get("Roles") or []]
 
 
+def profile_summary(profile):
+    """The ``instance_profile`` a module returns for a boto3 profile: name, ARN, the role it
+    holds (None for none); None for no profile."""
+    if not profile:
+        return None
+    roles = role_names(profile)
+    return {"instance_profile_name": profile.get("InstanceProfileName"), "arn": profile.get("Arn"),
+            "role_name": roles[0] if roles else None}
+
+
 def normalize_profile(profile):
     """A boto3 profile in the snake_case shape of amazon.aws.iam_instance_profile."""
     if profile is None:
