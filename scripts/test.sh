@@ -24,7 +24,7 @@ gate sanity bash scripts/sanity.sh
 # The version matrix's second point (the lower bounds: ansible-core 2.17, amazon.aws 9) beside
 # .venv's 2.19; `make test-matrix` runs every point with sanity too.
 gate matrix-2.17 env MATRIX_STEPS="unit integration" bash scripts/test-matrix.sh 2.17
-gate pytest "$BIN/python" -m pytest -n "${PYTEST_WORKERS:-2}" tests/unit tests/functional tests/docs tests/integration \
+gate pytest "$BIN/python" -m pytest -n "${PYTEST_WORKERS:-2}" --durations=30 tests/unit tests/functional tests/docs tests/integration \
   tests/packaging
 # The secret scan over every log the run wrote, once all of them are written (under xdist the
 # same test may have run before the last logs existed).
