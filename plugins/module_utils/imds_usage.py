@@ -174,3 +174,52 @@ def window_summary(window_days, now=None):
     """What the window read was: {window_days, start, end, period_seconds}."""
     start, end, period = usage_window(int(window_days) * DAY, now)
     return {"window_days": window_days, "start": iso(start), "end": iso(end), "period_seconds": period}
+
+
+# ---- the whole job of keyless.aws.ec2_imdsv1_usage_info -----------------------------------------
+
+WINDOW_PARAM = "imdsv1_usage_window"
+DEFAULT_WINDOW_DAYS = 14
+
+
+def check_window(window, param=WINDOW_PARAM):
+    """The window in days (1 to ``MAX_WINDOW_DAYS``), or a KeylessError naming ``param``."""
+    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= MAX_WINDOW_DAYS:
+        raise KeylessError(
+            "{0}: {1!r} is not a number of days from 1 to {2} (CloudWatch keeps the hourly datapoints of the "
+            "IMDSv1 metrics for {2} days).".format(param, window, MAX_WINDOW_DAYS), param=param)
+    return window
+
+
+def _entry(instance, usage):
+    options = instance.get("MetadataOptions") or {}
+    entry = {
+        "instance_id": instance["InstanceId"],
+        "state": (instance.get("State") or {}).get("Name"),
+        "http_tokens": options.get("HttpTokens"),
+        "http_endpoint": options.get("HttpEndpoint"),
+    }
+    entry.update(usage)
+    # IMDSv1 is served only while the instance allows it and its metadata service is on.
+    entry["allows_imdsv1"] = entry["http_tokens"] != "required" and entry["http_endpoint"] != "disabled"
+    return entry
+
+
+def usage_report(cloudwatch, instances, window_days, now=None):
+    """The result of keyless.aws.ec2_imdsv1_usage_info for ``instances`` (boto3 shape, as
+    ``instances.select_instances`` returns them): one entry each, in their order, with its metadata
+    options and its IMDSv1 calls over the window (``imdsv1_usage``), and the window read with the
+    totals. ``cloudwatch``: a function returning the client, called only when there is an instance."""
+    now = now or datetime.datetime.now(_UTC)
+    usage = imdsv1_usage(cloudwatch(), [i["InstanceId"] for i in instances], window_days=window_days,
+                         now=now) if instances else {}
+    entries = [_entry(instance, usage[instance["InstanceId"]]) for instance in instances]
+    summary = window_summary(window_days, now)
+    summary.update(
+        instances_read=len(entries),
+        instances_using_imdsv1=sorted(e["instance_id"] for e in entries if e["imdsv1_calls"]),
+        instances_refusing_imdsv1=sorted(e["instance_id"] for e in entries if e["imdsv1_calls_rejected"]),
+        imdsv1_calls=sum(e["imdsv1_calls"] for e in entries),
+        imdsv1_calls_rejected=sum(e["imdsv1_calls_rejected"] for e in entries),
+    )
+    return {"changed": False, "instances": entries, "imdsv1_usage": summary}

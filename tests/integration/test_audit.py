@@ -1,12 +1,15 @@
 """playbooks/audit.yml against a sandbox seeded with each kind of finding, and with none.
 
-The seed holds one resource per kind of finding plus resources that are fine in every way
+The seed holds one resource per kind of finding (IMDSv1 calls made for real to the instances'
+IMDS emulators, which publish them to the sandbox's CloudWatch as EC2 does) plus resources that
+are fine in every way
 (a clean instance and template, a profile whose role trusts EC2, a terminated instance): the
 report must list each seeded finding and nothing else, change nothing in AWS, never show the
 keys it found, and fail the run only with audit_fail_on_findings=true.
 """
 
 import base64
+import http.client
 import json
 import os
 
@@ -76,12 +79,30 @@ def _settled(sandbox):
     wait_until(sandbox, ids, ("running", "terminated"))
 
 
-def seed_findings(sandbox):
+def _imdsv1_calls(emulator, count):
+    """``count`` IMDSv1 GETs to the instance's metadata service, as old software there makes them:
+    the emulator publishes each as EC2 does (MetadataNoToken served, MetadataNoTokenRejected
+    refused). Returns the statuses."""
+    statuses = []
+    for _call in range(count):
+        connection = http.client.HTTPConnection(emulator.host, emulator.port, timeout=10)
+        try:
+            connection.request("GET", "/latest/meta-data/instance-id")
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+        finally:
+            connection.close()
+    return statuses
+
+
+def seed_findings(sandbox, imds):
     """One resource per kind of finding; returns the (kind, resource) pairs the audit must report."""
     iam, ec2 = sandbox.client("iam"), sandbox.client("ec2")
     ids = seed_clean(sandbox)
     ids["no-profile"] = _instance(ec2, "no-profile")
     ids["v1"] = _instance(ec2, "v1", tokens="optional", profile="good")
+    ids["broken"] = _instance(ec2, "broken", profile="good")  # IMDSv2 required, software calls IMDSv1
     _template(ec2, "v1-lt", {"HttpTokens": "optional"})
     _template(ec2, "unset-lt")
     baked = "#!/bin/sh\nexport AWS_ACCESS_KEY_ID={0}\nexport AWS_SECRET_ACCESS_KEY={1}\n".format(
@@ -95,9 +116,13 @@ def seed_findings(sandbox):
     iam.create_role(RoleName="spare", AssumeRolePolicyDocument=json.dumps(TRUST_EC2))
     _profile(sandbox, "unused", "spare")
     _settled(sandbox)
+    assert _imdsv1_calls(imds(ids["v1"]), 3) == [200] * 3
+    assert _imdsv1_calls(imds(ids["broken"]), 2) == [401] * 2
     expected = {
         ("instance_without_profile", ids["no-profile"]),
         ("instance_allows_imdsv1", ids["v1"]),
+        ("instance_used_imdsv1", ids["v1"]),
+        ("instance_refused_imdsv1", ids["broken"]),
         ("launch_template_allows_imdsv1", "v1-lt"),
         ("launch_template_allows_imdsv1", "unset-lt"),
         ("launch_template_user_data_keys", "keys-lt"),
@@ -123,8 +148,8 @@ def _mutating_calls(sandbox, since):
             if not r["action"].startswith(READ_ONLY_PREFIXES)]
 
 
-def test_audit_reports_each_seeded_finding_and_nothing_else(sandbox, tmp_path):
-    expected = seed_findings(sandbox)
+def test_audit_reports_each_seeded_finding_and_nothing_else(sandbox, tmp_path, imds):
+    expected = seed_findings(sandbox, imds)
     since = len(sandbox.calls())
     run, report, markdown = _audit(sandbox, tmp_path, "audit-findings")
     assert run.returncode == 0, run.output[-4000:]
@@ -132,7 +157,14 @@ def test_audit_reports_each_seeded_finding_and_nothing_else(sandbox, tmp_path):
     assert found == expected
     assert len(report["findings"]) == len(expected)  # one finding per resource and kind
     assert sum(report["counts"].values()) == len(expected)
-    assert report["checked"] == {"instances": 5, "launch_templates": 4, "instance_profiles": 4}
+    assert report["checked"] == {"instances": 6, "launch_templates": 4, "instance_profiles": 4}
+    # The IMDSv1 evidence: counts from what the emulators published, and the window read.
+    used = next(f for f in report["findings"] if f["kind"] == "instance_used_imdsv1")
+    assert used["detail"].startswith("made 3 IMDSv1 call(s) in the last 14 days")
+    refused = next(f for f in report["findings"] if f["kind"] == "instance_refused_imdsv1")
+    assert refused["detail"].startswith("its metadata service refused 2 IMDSv1 call(s) in the last 14 days")
+    assert report["imdsv1_usage"]["instances_read"] == 6 and report["imdsv1_usage"]["window_days"] == 14
+    assert "Instances that refused IMDSv1 calls (software there is broken now) | 1 |" in markdown
     # The audit changes nothing: every AWS call it made was a read.
     assert _mutating_calls(sandbox, since) == []
     # Each finding is in the Markdown report, with the reason.
@@ -147,8 +179,8 @@ def test_audit_reports_each_seeded_finding_and_nothing_else(sandbox, tmp_path):
     assert "access key id and secret access key" in keys["detail"] and "line(s) 2, 3" in keys["detail"]
 
 
-def test_audit_fails_on_findings_when_asked(sandbox, tmp_path):
-    expected = seed_findings(sandbox)
+def test_audit_fails_on_findings_when_asked(sandbox, tmp_path, imds):
+    expected = seed_findings(sandbox, imds)
     run, report, markdown = _audit(sandbox, tmp_path, "audit-fail", "-e", "audit_fail_on_findings=true")
     assert run.returncode != 0
     assert "The audit found {0} problem(s)".format(len(expected)) in run.output
@@ -170,3 +202,14 @@ def test_audit_of_a_clean_region_finds_nothing(sandbox, tmp_path):
     assert report["account_metadata_defaults"]["http_tokens"] == "required"
     assert report["checked"] == {"instances": 1, "launch_templates": 2, "instance_profiles": 1}
     assert "**0 finding(s)**" in markdown
+
+
+def test_audit_without_the_imdsv1_window_reads_no_metric(sandbox, tmp_path, imds):
+    expected = seed_findings(sandbox, imds)
+    since = len(sandbox.calls())
+    run, report, _markdown = _audit(sandbox, tmp_path, "audit-no-window", "-e", "audit_imdsv1_usage_window=0")
+    assert run.returncode == 0, run.output[-4000:]
+    assert {(f["kind"], f["resource"]) for f in report["findings"]} == {
+        pair for pair in expected if pair[0] not in ("instance_used_imdsv1", "instance_refused_imdsv1")}
+    assert report["imdsv1_usage"] is None
+    assert [r["action"] for r in sandbox.calls(since=since) if r["service"] == "monitoring"] == []

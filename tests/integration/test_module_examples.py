@@ -53,6 +53,9 @@ ID_MAP = {
     "ec2_launch_template_profile": {
         "lt-0123456789abcdef0": "batch_template",
     },
+    "ec2_imdsv1_usage_info": {
+        "i-0123456789abcdef0": "web_1",
+    },
 }
 
 # Ids of resources AWS creates (and the sandbox creates in their place): instances, launch

@@ -191,3 +191,46 @@ def test_a_query_answered_forbidden_fails(cloudwatch):
 def test_a_naive_now_is_refused():
     with pytest.raises(ValueError, match="aware"):
         iu.usage_window(86400, datetime.datetime(2026, 12, 1))
+
+
+def instance(instance_id, tokens, endpoint="enabled", state="running"):
+    return {"InstanceId": instance_id, "State": {"Name": state},
+            "MetadataOptions": {"HttpTokens": tokens, "HttpEndpoint": endpoint}}
+
+
+def test_usage_report_is_one_entry_per_instance_with_its_options_and_the_totals(cloudwatch):
+    first, second, third = ids(3)
+    cloudwatch.stubber.add_response("get_metric_data", answer([
+        {"Id": "served_0", "Timestamps": [datetime.datetime(2026, 11, 30, tzinfo=UTC)], "Values": [4.0]},
+        {"Id": "rejected_1", "Timestamps": [datetime.datetime(2026, 11, 29, tzinfo=UTC)], "Values": [2.0]}]),
+        expected([first, second, third], DAY_START, DAY_END, 86400))
+    # given in the caller's order (not sorted): the entries keep it
+    report = iu.usage_report(lambda: cloudwatch, [instance(second, "required"), instance(first, "optional"),
+                                                  instance(third, "optional", endpoint="disabled", state="stopped")],
+                             14, now=NOW)
+    assert [e["instance_id"] for e in report["instances"]] == [second, first, third]
+    by_id = dict((e["instance_id"], e) for e in report["instances"])
+    assert by_id[first] == {"instance_id": first, "state": "running", "http_tokens": "optional",
+                            "http_endpoint": "enabled", "allows_imdsv1": True, "imdsv1_calls": 4,
+                            "imdsv1_calls_rejected": 0, "last_imdsv1_call": "2026-11-30T00:00:00Z"}
+    assert (by_id[second]["allows_imdsv1"], by_id[second]["imdsv1_calls_rejected"]) == (False, 2)
+    assert by_id[third]["allows_imdsv1"] is False  # the metadata service is off
+    summary = report["imdsv1_usage"]
+    assert summary == {"window_days": 14, "start": "2026-11-17T00:00:00Z", "end": "2026-12-02T00:00:00Z",
+                       "period_seconds": 86400, "instances_read": 3, "instances_using_imdsv1": [first],
+                       "instances_refusing_imdsv1": [second], "imdsv1_calls": 4, "imdsv1_calls_rejected": 2}
+    assert report["changed"] is False
+
+
+def test_usage_report_of_no_instance_makes_no_client():
+    def no_client():
+        raise AssertionError("no CloudWatch client is needed for no instance")
+
+    report = iu.usage_report(no_client, [], 14, now=NOW)
+    assert report["instances"] == [] and report["imdsv1_usage"]["instances_read"] == 0
+
+
+@pytest.mark.parametrize("window", [0, 456, True, "14", None])
+def test_check_window_names_the_parameter(window):
+    with pytest.raises(KeylessError, match="imdsv1_usage_window: .* is not a number of days from 1 to 455"):
+        iu.check_window(window)
