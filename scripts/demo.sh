@@ -2,7 +2,8 @@
 # `make demo`: runs inside `python -m sandbox run`, so AWS_URL, the dummy credentials and
 # KEYLESS_SANDBOX_URL point at the embedded sandbox. The whole job, no AWS account:
 # provision (the real playbooks/provision.yml), launch, attach, credentials on the instance,
-# the common pitfalls, idempotence, teardown.
+# the common pitfalls, idempotence; then IMDSv2 all the way on a legacy fleet (audit.yml's
+# evidence, harden.yml's staged rollout, account-level enforcement); teardown.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
@@ -29,27 +30,58 @@ PY
 
 echo "keyless.aws demo against the sandbox at $AWS_URL (no AWS account involved)"
 rules '{"settings": {"propagation_seconds": 15}}'
-step "1/6 provision: a role EC2 may assume (S3 read-only), its profile, an IMDSv2-only launch template that carries the profile" \
+step "1/12 provision: a role EC2 may assume (S3 read-only), its profile, an IMDSv2-only launch template that carries the profile" \
   playbooks/provision.yml -e @demo/vars.yml
-step "2/6 attach at launch: an application instance from the template, the profile on it from its first second" \
+step "2/12 attach at launch: an application instance from the template, the profile on it from its first second" \
   demo/launch.yml
 launched=$(grep -Eo '(instance i-[0-9a-f]+ launched from template [^"]*|EC2 (did not know|knew) the profile[^"]*)' "$log" || true)
 rules '{"settings": {"propagation_seconds": 1}}'
-step "3/6 provision again: the new instance (tag app=keyless-demo-app) already carries the profile" \
+step "3/12 provision again: the new instance (tag app=keyless-demo-app) already carries the profile" \
   playbooks/provision.yml -e @demo/vars.yml
-step "4/6 provision once more: nothing left to change" playbooks/provision.yml -e @demo/vars.yml
+step "4/12 provision once more: nothing left to change" playbooks/provision.yml -e @demo/vars.yml
 if ! grep -Eq 'localhost +: ok=[0-9]+ +changed=0 ' "$log"; then
   echo "demo: the re-run reported changes: provisioning is not idempotent" >&2
   exit 1
 fi
-step "5/6 on the instance: credentials with no keys; then the pitfalls keyless.aws catches" demo/show.yml
+step "5/12 on the instance: credentials with no keys; then the pitfalls keyless.aws catches" demo/show.yml
 summary=$(sed -n '/TASK \[Summary\]/,/^$/p' "$log")
+
+# IMDSv2 all the way, on evidence: what `debug` printed, without the JSON quoting.
+said() { grep -E "$1" "$log" | sed 's/^ *"//; s/",\{0,1\}$//; s/^ *//' | sed 's/\\"/"/g'; }
+report=$(mktemp -d)
+trap 'rm -f "$log"; rm -rf "$report"' EXIT
+batch='{"harden_instance_filters": {"tag:app": "keyless-demo-batch"}, "harden_canary_percent": 50}'
+step "6/12 a legacy fleet: three batch instances allow IMDSv1, old software on one of them uses it" demo/legacy.yml
+step "7/12 playbooks/audit.yml: the IMDSv1 use, from CloudWatch's MetadataNoToken" \
+  playbooks/audit.yml -e audit_report_dir="$report"
+evidence=$(said 'finding\(s\) in ' | sed 's/^msg": "//')
+step "8/12 playbooks/harden.yml --check --diff: every stage predicted, the IMDSv1 user skipped" \
+  playbooks/harden.yml --check --diff -e "$batch"
+predicted=$(said '^ *"(stages|skipped) ')
+step "9/12 playbooks/harden.yml: the canary, then the rest; the IMDSv1 user left as it is" \
+  playbooks/harden.yml -e "$batch"
+hardened=$(said '^ *"(instances|stages|skipped) ')
+step "10/12 the old software fixed (it asks for a token): enforced too, and the account enforces IMDSv2 on every launch" \
+  playbooks/harden.yml -e "$batch" -e '{"harden_force_imdsv1_users": true, "harden_account_defaults": true,
+    "harden_http_tokens_enforced": "enabled", "harden_launch_templates": ["keyless-demo-app"]}'
+forced=$(said '^ *"(instances|account default) ')
+step "11/12 enforced: IMDSv2 served, IMDSv1 refused, a launch that would allow IMDSv1 refused" demo/enforced.yml
+enforced=$(said '^ *"(fixed software|launch allowing)')
 "$playbook" demo/cleanup.yml > "$log" || { cat "$log"; exit 1; }
-step "6/6 tear down: instances gone, now the role's absent state removes profile and role" \
+step "12/12 tear down: instances gone, now the role's absent state removes profile and role" \
   playbooks/provision.yml -e @demo/vars.yml -e keyless_state=absent
 
 printf '\n\033[1m== demo done\033[0m\n'
 echo "ATTACH AT LAUNCH"
 while IFS= read -r line; do echo "  $line"; done <<< "$launched"
 echo "$summary" | sed -n 's/^ *"\(.*\)",\{0,1\}$/\1/p' | sed 's/\\"/"/g'
+echo "IMDSV2 ALL THE WAY"
+echo "  audit: $evidence"
+echo "  harden --check --diff predicted:"
+while IFS= read -r line; do echo "    $line"; done <<< "$predicted"
+echo "  harden did:"
+while IFS= read -r line; do echo "    $line"; done <<< "$hardened"
+echo "  the old software fixed, its instance forced, the account enforcing:"
+while IFS= read -r line; do echo "    $line"; done <<< "$forced"
+while IFS= read -r line; do echo "    $line"; done <<< "$enforced"
 echo "provisioning re-run: changed=0 (idempotent); teardown: done"

@@ -29,6 +29,24 @@ def test_demo_runs_end_to_end(sandbox):
                  "IMDSv1 request            HTTP 401",
                  "imds_credentials waited for them",
                  "answered 200 (no gap)",
-                 "provisioning re-run: changed=0"):
+                 "provisioning re-run: changed=0",
+                 # IMDSv2 all the way: evidence, stages, enforcement
+                 "audit: 9 finding(s) in us-east-1",
+                 "1 instance_used_imdsv1",
+                 "skipped           1 instance(s) that made IMDSv1 calls in the last 14 days",
+                 "instances         2 of 3 changed",
+                 "instances         1 of 3 changed",
+                 "account default   changed in us-east-1",
+                 "fixed software (IMDSv2)   HTTP 200; an IMDSv1 call: HTTP 401",
+                 "launch allowing IMDSv1    refused: (UnsupportedOperation) when calling the RunInstances operation: "
+                 "You can't launch instances with IMDSv1 because httpTokensEnforced is enabled"):
         assert line in summary, line
+    # --check --diff predicted the stages the real run then went through.
+    imdsv2 = summary[summary.index("IMDSV2 ALL THE WAY"):]
+    predicted = imdsv2[imdsv2.index("predicted:"):imdsv2.index("harden did:")]
+    did = imdsv2[imdsv2.index("harden did:"):imdsv2.index("the old software fixed")]
+    predicted_lines = [line for line in predicted.splitlines()[1:] if line.strip()]
+    assert len(predicted_lines) == 2  # the stages, the skipped instance
+    for line in predicted_lines:
+        assert line in did, line
     assert sandbox.SECRET_KEY not in output
