@@ -18,6 +18,9 @@ options:
       - The most mutating EC2 calls a second this task makes, to leave part of the account's API budget to other
         automation (Auto Scaling, CI, other teams). The burst before that rate shrinks in proportion (for example
         V(2) allows a burst of 40 attach calls instead of EC2's 100, then 2 a second).
+      - Above EC2's documented rates, for an account whose API limits AWS raised on request, the pace and the burst
+        grow in proportion (V(20) allows 400 attach calls at once, then 20 a second). A throttled answer still slows
+        the task down, so a rate the account does not have costs refused calls, not failures.
       - When not set, calls are paced at the rates EC2 documents for an account and region (for example 100 attach
         or IMDS calls at once, then 5 a second). A throttled answer slows the task down further, for everyone's
         sake, and is retried for as long as O(wait_timeout) lasts.

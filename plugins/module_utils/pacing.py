@@ -22,8 +22,11 @@ decrease: the pacer settles around whatever share of the budget is left to it, a
 leaves unspent in a slow spell are AWS's bucket's to give back later). Each wait is a few
 milliseconds longer than the arithmetic says, so that rounding never puts a call ahead of AWS's
 refill. A user-set
-``max_rate`` lowers every mutating bucket's ceiling (and its burst in proportion), to leave budget
-for other automation in the account.
+``max_rate`` becomes every mutating bucket's ceiling, its burst scaled in proportion: lower than
+EC2's documented rate, to leave budget for other automation in the account; higher, for an account
+whose limits AWS raised on request (the throttling page's "Request a limit increase"; that raised
+limits keep the documented ratio of burst to refill is our reading). Either way a throttled answer
+still halves the pace.
 
 IAM publishes no per-action table; ``IAM_BUCKETS`` is our reading (a modest rate our few IAM calls
 never reach), adapted the same way when IAM answers ``Throttling``. Every other service is not
@@ -156,7 +159,7 @@ class Pacer:
     def limits(self, name):
         """(capacity, rate) of bucket ``name`` as this pacer starts it."""
         capacity, rate = self.buckets_table[name]
-        if self.max_rate and name != "non_mutating" and self.max_rate < rate:
+        if self.max_rate and name != "non_mutating" and self.max_rate != rate:
             capacity, rate = max(1.0, capacity * self.max_rate / rate), float(self.max_rate)
         return capacity, rate
 

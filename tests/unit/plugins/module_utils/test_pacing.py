@@ -78,13 +78,20 @@ def test_a_throttled_answer_empties_the_bucket_and_halves_the_rate_then_answers_
     assert bucket.rate == 5.0  # and never above the documented rate
 
 
-def test_max_rate_lowers_mutating_buckets_and_their_burst_in_proportion_only():
+def test_max_rate_sets_mutating_buckets_and_their_burst_in_proportion():
     pacer = pacing.Pacer("ec2", max_rate=2.0)
     assert pacer.limits("associations") == (40.0, 2.0)
     assert pacer.limits("mutating") == (20.0, 2.0)
-    assert pacer.limits("metadata_defaults") == (2, 2.0)  # already at or under it
+    assert pacer.limits("metadata_defaults") == (2, 2.0)  # already at it
     assert pacer.limits("non_mutating") == (100, 20.0)  # reads are not what the user rations
     assert pacing.Pacer("ec2").limits("associations") == (100, 5.0)
+
+
+def test_max_rate_above_the_documented_rate_raises_it_for_an_account_with_raised_limits():
+    pacer = pacing.Pacer("ec2", max_rate=20.0)
+    assert pacer.limits("associations") == (400.0, 20.0)
+    assert pacer.limits("metadata_defaults") == (20.0, 20.0)
+    assert pacer.limits("non_mutating") == (100, 20.0)
     assert pacing.Pacer.for_service("sts") is None
 
 
