@@ -1,5 +1,6 @@
 """ansible-playbook against the sandbox, as a user would run it."""
 
+import json
 import os
 import subprocess
 import sys
@@ -49,3 +50,20 @@ def run_playbook(sandbox, playbook, *args, name=None, extra_env=None, timeout=90
     with open(log_path, "w") as handle:
         handle.write(output)
     return PlaybookRun(command, completed.returncode, output, log_path)
+
+
+def run_written(sandbox, tmp_path, text, name, variables, *args):
+    """A playbook written from ``text`` into ``tmp_path`` and run with ``variables`` (a JSON vars
+    file, so their types reach it as given) plus ``result_file``, a file the playbook may write its
+    results to: returns (PlaybookRun, the JSON the playbook wrote there, or None). The sandbox's
+    request log is cleared first, so ``sandbox.calls()`` afterwards is this run's. The run must
+    succeed (the caller tests failures through what the playbook wrote)."""
+    playbook = tmp_path / (name + ".yml")
+    playbook.write_text(text)
+    result_file = tmp_path / (name + ".json")
+    vars_file = tmp_path / (name + "-vars.json")
+    vars_file.write_text(json.dumps(dict(variables, result_file=str(result_file))))
+    sandbox.app.clear_log()
+    run = run_playbook(sandbox, str(playbook), "-e", "@" + str(vars_file), *args, name=name)
+    assert run.returncode == 0, "{0} failed (log: {1}):\n{2}".format(name, run.log_path, run.output[-4000:])
+    return run, (json.loads(result_file.read_text()) if result_file.exists() else None)

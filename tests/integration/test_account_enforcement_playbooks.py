@@ -10,9 +10,7 @@
   the hardened template.
 """
 
-import json
-
-from runner import run_playbook
+from runner import run_written
 
 MUTATING = ("ModifyInstanceMetadataOptions", "CreateLaunchTemplateVersion", "ModifyLaunchTemplate",
             "ModifyInstanceMetadataDefaults")
@@ -53,17 +51,7 @@ PLAYBOOK = """---
 
 class Run:
     def __init__(self, sandbox, tmp_path, name, *args, **variables):
-        playbook = tmp_path / "enforce.yml"
-        playbook.write_text(PLAYBOOK)
-        result_file = tmp_path / (name + ".json")
-        variables["result_file"] = str(result_file)
-        vars_file = tmp_path / (name + "-vars.json")
-        vars_file.write_text(json.dumps(variables))
-        sandbox.app.clear_log()
-        self.run = run_playbook(sandbox, str(playbook), "-e", "@" + str(vars_file), *args,
-                                name="account-enforcement-" + name)
-        assert self.run.returncode == 0, self.run.output[-4000:]
-        results = json.loads(result_file.read_text())
+        self.run, results = run_written(sandbox, tmp_path, PLAYBOOK, "account-enforcement-" + name, variables, *args)
         self.result, self.launch = results["enforced"], results["imdsv1_launch"]
         self.mutations = [c["action"] for c in sandbox.calls() if c["action"] in MUTATING]
 

@@ -104,7 +104,8 @@ def test_stages_skip_imdsv1_users_and_check_predicts_each_stage(sandbox, playboo
     assert [(s["instance_id"], s["imdsv1_calls"]) for s in predicted["skipped_for_imdsv1_use"]] == [(legacy, 4)]
     assert predicted["imdsv1_window_days"] == 14
     assert "Stage 1 of 2, the canaries; instance(s): 1" in check_run.output
-    assert "The rest, the launch templates and the account default; stage and instance(s): 2 of 2, 3" in check_run.output
+    assert ("The rest, the launch templates and the account default; stage and instance(s): 2 of 2, 3"
+            in check_run.output)
     assert "skipped           1 instance(s) that made IMDSv1 calls in the last 14 days: {0} (4 calls)".format(
         legacy) in check_run.output
     check_headers = sorted(line for line in check_run.output.splitlines() if line.startswith("--- before: "))

@@ -13,11 +13,10 @@
 
 import datetime
 import http.client
-import json
 
 import pytest
 
-from runner import run_playbook
+from runner import run_written
 from sandbox.imds import publish_imds_usage
 
 MUTATING = ("ModifyInstanceMetadataOptions", "CreateLaunchTemplateVersion", "ModifyLaunchTemplate",
@@ -50,17 +49,7 @@ pytestmark = pytest.mark.usefixtures("instant_transitions")
 
 class Run:
     def __init__(self, sandbox, tmp_path, name, *args, **variables):
-        playbook = tmp_path / "harden.yml"
-        playbook.write_text(PLAYBOOK)
-        result_file = tmp_path / (name + ".json")
-        variables["result_file"] = str(result_file)
-        vars_file = tmp_path / (name + "-vars.json")
-        vars_file.write_text(json.dumps(variables))
-        sandbox.app.clear_log()
-        self.run = run_playbook(sandbox, str(playbook), "-e", "@" + str(vars_file), *args,
-                                name="imdsv1-evidence-" + name)
-        assert self.run.returncode == 0, self.run.output[-4000:]
-        self.result = json.loads(result_file.read_text())
+        self.run, self.result = run_written(sandbox, tmp_path, PLAYBOOK, "imdsv1-evidence-" + name, variables, *args)
         self.mutations = [c["action"] for c in sandbox.calls() if c["action"] in MUTATING]
         self.metric_reads = [c["action"] for c in sandbox.calls() if c["service"] == "monitoring"]
         self.by_id = dict((entry["instance_id"], entry) for entry in self.result["instances"])

@@ -21,6 +21,7 @@ import pytest
 
 from reliability_support import MUTATING, recap
 from runner import run_playbook
+from runner import run_written
 
 # The role with the test's variables (extra variables, so JSON types reach it as given); the
 # result, or the failure, kept for the test.
@@ -62,17 +63,7 @@ class Run:
     ``changed`` from the recap, ``mutations`` the mutating AWS calls it made."""
 
     def __init__(self, sandbox, tmp_path, name, *args, **variables):
-        playbook = tmp_path / "role.yml"
-        playbook.write_text(PLAYBOOK)
-        result_file = tmp_path / (name + ".json")
-        variables["result_file"] = str(result_file)
-        vars_file = tmp_path / (name + "-vars.json")
-        vars_file.write_text(json.dumps(variables))
-        sandbox.app.clear_log()
-        self.run = run_playbook(sandbox, str(playbook), "-e", "@" + str(vars_file), *args,
-                                name="role-account-enforcement-" + name)
-        assert self.run.returncode == 0, self.run.output[-4000:]
-        kept = json.loads(result_file.read_text())
+        self.run, kept = run_written(sandbox, tmp_path, PLAYBOOK, "role-account-enforcement-" + name, variables, *args)
         self.result, self.failure = kept["result"], kept["failure"]
         self.changed = recap(self.run.output)[1]
         self.calls = sandbox.calls()
