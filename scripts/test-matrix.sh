@@ -26,6 +26,8 @@
 # Usage: scripts/test-matrix.sh [POINT...]        (default: 2.17 2.19 2.21)
 #   MATRIX_STEPS="unit integration"  run only these steps (default: sanity unit integration;
 #                                    empty: only make the venvs)
+#   MATRIX_PLAYBOOKS="a b"           the integration step runs only these playbooks of
+#                                    tests/integration/playbooks/ (and the packaging test)
 #   MATRIX_PYTHON_2_21=/path/python  choose a point's interpreter (dots become underscores)
 #   PYTEST_WORKERS=N                 pytest -n N (default 2)
 set -euo pipefail
@@ -169,7 +171,12 @@ run_pytest() {
 
 step_unit() { run_pytest "$1" tests/unit tests/functional/plugins; }
 step_integration() {
-  local smoke=(tests/integration/test_playbooks.py)
+  local smoke=() name
+  if [ -n "${MATRIX_PLAYBOOKS:-}" ]; then
+    for name in $MATRIX_PLAYBOOKS; do smoke+=("tests/integration/test_playbooks.py::test_playbook[$name]"); done
+  else
+    smoke=(tests/integration/test_playbooks.py)
+  fi
   [ -f tests/packaging/test_build_install.py ] && smoke+=(tests/packaging/test_build_install.py)
   run_pytest "$1" "${smoke[@]}"
 }

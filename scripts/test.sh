@@ -22,8 +22,12 @@ gate docs-lint bash scripts/docs-lint.sh
 gate ansible-lint bash scripts/lint.sh
 gate sanity bash scripts/sanity.sh
 # The version matrix's second point (the lower bounds: ansible-core 2.17, amazon.aws 9) beside
-# .venv's 2.19; `make test-matrix` runs every point with sanity too.
-gate matrix-2.17 env MATRIX_STEPS="unit integration" bash scripts/test-matrix.sh 2.17
+# .venv's 2.19: the unit tests, and the playbooks that between them run every module through the
+# role, the info modules and the action group (the rest is .venv's), then the packaging test;
+# `make test-matrix` runs every point with sanity and every playbook.
+gate matrix-2.17 env MATRIX_STEPS="unit integration" \
+  MATRIX_PLAYBOOKS="instance_profile_role ec2_profile_association_info module_defaults_group" \
+  bash scripts/test-matrix.sh 2.17
 gate pytest "$BIN/python" -m pytest -n "${PYTEST_WORKERS:-2}" --durations=30 tests/unit tests/functional tests/docs tests/integration \
   tests/packaging
 # The secret scan over every log the run wrote, once all of them are written (under xdist the
