@@ -155,15 +155,23 @@ def test_audit_reports_each_seeded_finding_and_nothing_else(sandbox, tmp_path, i
     assert run.returncode == 0, run.output[-4000:]
     found = {(f["kind"], f["resource"]) for f in report["findings"]}
     assert found == expected
+    # One target (no inventory: localhost, the controller's credentials), named with its account.
+    assert [(t["target"], t["account_id"], t["region"]) for t in report["targets"]] == [
+        ("localhost", "123456789012", "us-east-1")]
+    assert report["failed_targets"] == []
+    assert {(f["account_id"], f["region"], f["target"]) for f in report["findings"]} == {
+        ("123456789012", "us-east-1", "localhost")}
+    assert report["counts_by_account"] == {"123456789012": report["counts"]}
+    assert report["counts_by_region"] == {"us-east-1": report["counts"]}
     assert len(report["findings"]) == len(expected)  # one finding per resource and kind
     assert sum(report["counts"].values()) == len(expected)
-    assert report["checked"] == {"instances": 6, "launch_templates": 4, "instance_profiles": 4}
+    assert report["targets"][0]["checked"] == {"instances": 6, "launch_templates": 4, "instance_profiles": 4}
     # The IMDSv1 evidence: counts from what the emulators published, and the window read.
     used = next(f for f in report["findings"] if f["kind"] == "instance_used_imdsv1")
     assert used["detail"].startswith("made 3 IMDSv1 call(s) in the last 14 days")
     refused = next(f for f in report["findings"] if f["kind"] == "instance_refused_imdsv1")
     assert refused["detail"].startswith("its metadata service refused 2 IMDSv1 call(s) in the last 14 days")
-    assert report["imdsv1_usage"]["instances_read"] == 6 and report["imdsv1_usage"]["window_days"] == 14
+    assert report["targets"][0]["imdsv1_usage"]["instances_read"] == 6 and report["targets"][0]["imdsv1_usage"]["window_days"] == 14
     assert "Instances that refused IMDSv1 calls (software there is broken now) | 1 |" in markdown
     # The audit changes nothing: every AWS call it made was a read.
     assert _mutating_calls(sandbox, since) == []
@@ -199,8 +207,8 @@ def test_audit_of_a_clean_region_finds_nothing(sandbox, tmp_path):
     run, report, markdown = _audit(sandbox, tmp_path, "audit-clean", "-e", "audit_fail_on_findings=true")
     assert run.returncode == 0, run.output[-4000:]
     assert report["findings"] == [] and set(report["counts"].values()) == {0}
-    assert report["account_metadata_defaults"]["http_tokens"] == "required"
-    assert report["checked"] == {"instances": 1, "launch_templates": 2, "instance_profiles": 1}
+    assert report["targets"][0]["account_metadata_defaults"]["http_tokens"] == "required"
+    assert report["targets"][0]["checked"] == {"instances": 1, "launch_templates": 2, "instance_profiles": 1}
     assert "**0 finding(s)**" in markdown
 
 
@@ -211,5 +219,5 @@ def test_audit_without_the_imdsv1_window_reads_no_metric(sandbox, tmp_path, imds
     assert run.returncode == 0, run.output[-4000:]
     assert {(f["kind"], f["resource"]) for f in report["findings"]} == {
         pair for pair in expected if pair[0] not in ("instance_used_imdsv1", "instance_refused_imdsv1")}
-    assert report["imdsv1_usage"] is None
+    assert report["targets"][0]["imdsv1_usage"] is None
     assert [r["action"] for r in sandbox.calls(since=since) if r["service"] == "monitoring"] == []

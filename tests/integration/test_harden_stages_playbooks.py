@@ -14,6 +14,7 @@ import datetime
 import http.client
 import json
 import os
+import re
 import threading
 import time
 
@@ -174,3 +175,9 @@ def test_a_canary_that_refuses_imdsv1_stops_the_rollout(sandbox, playbook, tmp_p
     assert [modified_instance(call) for call in mutations] == [canary]
     assert tokens(ec2, fleet) == dict((i, "required" if i == canary else "optional") for i in fleet)
     assert report is None  # the job stopped before the report: nothing claims the rest was done
+    # The troubleshooting page quotes the message as a user sees it (its made-up id for the canary's).
+    said = re.search(r"Stopped after the canary stage:.*?then run again\.", run.output).group(0)
+    with open(os.path.join(ROOT, "docs", "troubleshooting.md")) as handle:
+        page = handle.read()
+    quoted = re.search(r"```text\n(Stopped after the canary stage:.*?)\n```", page, re.S).group(1)
+    assert quoted.replace("i-0123456789abcdef0", canary) == said
