@@ -238,7 +238,8 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"
 
 
 # Modules whose install(sandbox) teaches the sandbox what moto gets wrong.
-EXTENSION_MODULES = ("extensions", "moto_fixes", "rules", "iam_extensions", "faults", "imds", "limits")
+EXTENSION_MODULES = ("extensions", "moto_fixes", "rules", "iam_extensions", "faults", "imds", "limits",
+                     "organizations")
 
 
 class Sandbox:
