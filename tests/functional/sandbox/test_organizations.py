@@ -168,8 +168,8 @@ def test_a_missing_or_wrong_external_id_is_refused_with_stss_exact_error(sandbox
     assert org["accounts"][0]["external_id"] == EXTERNAL_ID and org["accounts"][1]["external_id"] is None
     since = len(sandbox.app.log)
     assert error_of(credentials_for, sandbox, dev) == denied(caller, role_arn(dev))
-    assert error_of(credentials_for, sandbox, dev, external_id="keyless-external-wrong") == denied(caller,
-                                                                                                  role_arn(dev))
+    wrong = error_of(credentials_for, sandbox, dev, external_id="keyless-external-wrong")
+    assert wrong == denied(caller, role_arn(dev))
     assert credentials_for(sandbox, dev, external_id=EXTERNAL_ID)["account_id"] == dev
     calls = sandbox.calls("sts", "AssumeRole", since=since)
     assert [(c["status"], c.get("injected")) for c in calls] == [
@@ -300,9 +300,12 @@ def test_a_reset_forgets_the_organization_its_members_and_the_switches(sandbox, 
         sandbox.organizations.disable("no_such_rule")
 
 
-@pytest.mark.parametrize("accounts", [[], "dev", [{"name": ""}], [{"name": "a"}, "a"], [{"name": "a", "ou": "x//y"}],
-                                      [{"name": "a", "status": "CLOSED"}], [{"name": "a", "suspended": True,
-                                                                           "status": "ACTIVE"}], [{"nom": "a"}]])
+BAD_ACCOUNT_LISTS = [[], "dev", [{"name": ""}], [{"name": "a"}, "a"], [{"name": "a", "ou": "x//y"}],
+                     [{"name": "a", "status": "CLOSED"}], [{"name": "a", "suspended": True, "status": "ACTIVE"}],
+                     [{"nom": "a"}]]
+
+
+@pytest.mark.parametrize("accounts", BAD_ACCOUNT_LISTS)
 def test_a_bad_account_list_is_refused_before_anything_is_made(sandbox, accounts):
     with pytest.raises(OrganizationsError):
         seed_organization(sandbox, accounts)
