@@ -76,7 +76,6 @@ A sandbox reset (``app.reset_hooks``) turns every rule back on (moto's reset for
 organization itself).
 """
 
-import contextlib
 import datetime
 import json
 import re
@@ -85,6 +84,7 @@ import time
 
 from .faults import error_response
 from .limits import request_account
+from .rules import RuleSwitches
 from .server import json_control
 
 MANAGEMENT_ACCOUNT = "123456789012"  # the sandbox's own account: the organization's management account
@@ -494,50 +494,16 @@ _CHECKS = (("assume_role_closed_account", assume_role_closed_account),
 # ---- the switches, the AssumeRole handler, moto fixes, the control API ------------------------
 
 
-class Organizations:
+class Organizations(RuleSwitches):
     """``sandbox.organizations``: the AssumeRole rules' switches, and the control API."""
+
+    NAMES = RULE_NAMES
+    ERROR = OrganizationsError
 
     def __init__(self, sandbox):
         self.sandbox = sandbox
         self._lock = threading.Lock()
         self._disabled = set()
-
-    @staticmethod
-    def _names(names):
-        names = list(names)
-        unknown = [n for n in names if n not in RULE_NAMES]
-        if unknown:
-            raise OrganizationsError("unknown rule(s) {0}; known: {1}".format(
-                ", ".join(repr(n) for n in unknown), ", ".join(RULE_NAMES)))
-        return names
-
-    def enabled(self, name):
-        self._names([name])
-        with self._lock:
-            return name not in self._disabled
-
-    def enable(self, *names):
-        names = self._names(names)
-        with self._lock:
-            self._disabled.difference_update(names)
-
-    def disable(self, *names):
-        names = self._names(names)
-        with self._lock:
-            self._disabled.update(names)
-
-    @contextlib.contextmanager
-    def disabled(self, *names):
-        """The rules ``names`` off for the duration of the block (then as they were)."""
-        names = self._names(names)
-        with self._lock:
-            were_on = [n for n in names if n not in self._disabled]
-            self._disabled.update(names)
-        try:
-            yield self
-        finally:
-            with self._lock:
-                self._disabled.difference_update(were_on)
 
     def restore_defaults(self):
         with self._lock:

@@ -386,42 +386,23 @@ class RulesError(ValueError):
     """An unknown rule, setting or value (the control API answers 400)."""
 
 
-class Rules:
-    """The sandbox's rules: which are on, their settings, and when IAM created profiles and
-    added roles (``propagation_form``)."""
+class RuleSwitches:
+    """Named rules, each on unless switched off: ``enabled``, ``enable``, ``disable`` and the
+    ``disabled`` context manager, shared by the sandbox's rule sets (``Rules`` here,
+    ``organizations.Organizations``). A subclass names its rules (``NAMES``) and its error
+    (``ERROR``), and sets ``self._lock`` and ``self._disabled`` (a set)."""
 
-    def __init__(self, defaults=None):
-        self._lock = threading.Lock()
-        self.defaults = defaults  # extensions.InstanceMetadataDefaults, for the enforcement
-        self._disabled = set()
-        self._settings = dict(DEFAULT_SETTINGS)
-        self._events = {}  # (account, profile) -> {CREATED: t, ROLE_ADDED: t} (by ``clock``)
-        self._calls = {}  # (account, profile) -> refused association calls since the last event
-        # Monotonic seconds that time the propagation window; a test may move its own clock.
-        self.clock = time.monotonic
+    NAMES = ()
+    ERROR = ValueError
 
-    # ---- switches and settings ---------------------------------------------------------------
-    @staticmethod
-    def _names(names):
+    @classmethod
+    def _names(cls, names):
         names = list(names)
-        unknown = [n for n in names if not isinstance(n, str) or n not in RULE_NAMES]
+        unknown = [n for n in names if not isinstance(n, str) or n not in cls.NAMES]
         if unknown:
-            raise RulesError("unknown rule(s) {0}; known: {1}".format(
-                ", ".join(repr(n) for n in unknown), ", ".join(RULE_NAMES)))
+            raise cls.ERROR("unknown rule(s) {0}; known: {1}".format(
+                ", ".join(repr(n) for n in unknown), ", ".join(cls.NAMES)))
         return names
-
-    @staticmethod
-    def _checked_settings(settings):
-        if not isinstance(settings, dict):
-            raise RulesError("settings: give an object, not {0!r}".format(settings))
-        unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
-        if unknown:
-            raise RulesError("unknown setting(s) {0}; known: {1}".format(", ".join(unknown),
-                                                                         ", ".join(DEFAULT_SETTINGS)))
-        seconds = settings.get("propagation_seconds", 0)
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-            raise RulesError("propagation_seconds: give a number of seconds, 0 or more, not {0!r}".format(seconds))
-        return dict(settings)
 
     def enabled(self, name):
         """Whether the rule ``name`` is on."""
@@ -451,6 +432,38 @@ class Rules:
         finally:
             with self._lock:
                 self._disabled.difference_update(were_on)
+
+
+class Rules(RuleSwitches):
+    """The sandbox's rules: which are on, their settings, and when IAM created profiles and
+    added roles (``propagation_form``)."""
+
+    NAMES = RULE_NAMES
+    ERROR = RulesError
+
+    def __init__(self, defaults=None):
+        self._lock = threading.Lock()
+        self.defaults = defaults  # extensions.InstanceMetadataDefaults, for the enforcement
+        self._disabled = set()
+        self._settings = dict(DEFAULT_SETTINGS)
+        self._events = {}  # (account, profile) -> {CREATED: t, ROLE_ADDED: t} (by ``clock``)
+        self._calls = {}  # (account, profile) -> refused association calls since the last event
+        # Monotonic seconds that time the propagation window; a test may move its own clock.
+        self.clock = time.monotonic
+
+    # ---- switches and settings ---------------------------------------------------------------
+    @staticmethod
+    def _checked_settings(settings):
+        if not isinstance(settings, dict):
+            raise RulesError("settings: give an object, not {0!r}".format(settings))
+        unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
+        if unknown:
+            raise RulesError("unknown setting(s) {0}; known: {1}".format(", ".join(unknown),
+                                                                         ", ".join(DEFAULT_SETTINGS)))
+        seconds = settings.get("propagation_seconds", 0)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+            raise RulesError("propagation_seconds: give a number of seconds, 0 or more, not {0!r}".format(seconds))
+        return dict(settings)
 
     @property
     def settings(self):
