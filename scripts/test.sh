@@ -20,14 +20,35 @@ gate changelog-lint "$BIN/antsibull-changelog" lint
 # Every gate runs or fails: a gate whose script is missing fails the suite, never skips in silence.
 gate docs-lint bash scripts/docs-lint.sh
 gate ansible-lint bash scripts/lint.sh
-gate sanity bash scripts/sanity.sh
-# The version matrix's second point (the lower bounds: ansible-core 2.17, amazon.aws 9) beside
-# .venv's 2.19: the unit tests, and the playbooks that between them run every module through the
-# role, the info modules and the action group (the rest is .venv's), then the packaging test;
-# `make test-matrix` runs every point with sanity and every playbook.
-gate matrix-2.17 env MATRIX_STEPS="unit integration" \
-  MATRIX_PLAYBOOKS="instance_profile_role ec2_profile_association_info module_defaults_group" \
-  bash scripts/test-matrix.sh 2.17
+# Two gates side by side, each into its own log (printed when both are done): sanity, and the
+# version matrix's second point (the lower bounds: ansible-core 2.17, amazon.aws 9) beside .venv's
+# 2.19: its unit tests, and the playbooks that between them run every module through the role, the
+# info modules and the action group (the rest is .venv's), then the packaging test. They share
+# nothing but the machine; `make test-matrix` runs every point with sanity and every playbook.
+side_by_side() {
+  local started=$SECONDS name result pids=() names=() failed=0 index
+  mkdir -p .build
+  while [ $# -gt 0 ]; do
+    name=$1; shift
+    echo "==> $name (side by side; log .build/gate-$name.log)"
+    "$1" > ".build/gate-$name.log" 2>&1 &
+    pids+=($!); names+=("$name"); shift
+  done
+  for index in "${!pids[@]}"; do
+    if wait "${pids[$index]}"; then result=ok; else result=FAILED; failed=1; fi
+    echo "==> ${names[$index]}: $result"
+    cat ".build/gate-${names[$index]}.log"
+    summary+=("$(printf '%-16s %4ss  %s' "${names[$index]}" $((SECONDS - started)) "$result")")
+  done
+  return $failed
+}
+sanity_gate() { bash scripts/sanity.sh; }
+matrix_gate() {
+  MATRIX_STEPS="unit integration" \
+    MATRIX_PLAYBOOKS="instance_profile_role ec2_profile_association_info module_defaults_group" \
+    bash scripts/test-matrix.sh 2.17
+}
+side_by_side sanity sanity_gate matrix-2.17 matrix_gate
 gate pytest "$BIN/python" -m pytest -n "${PYTEST_WORKERS:-2}" --durations=30 tests/unit tests/functional tests/docs tests/integration \
   tests/packaging
 # The secret scan over every log the run wrote, once all of them are written (under xdist the
