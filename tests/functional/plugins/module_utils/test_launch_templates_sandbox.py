@@ -111,11 +111,13 @@ def test_an_unknown_template_fails_naming_the_parameter(world):
 
 def test_a_launch_from_the_new_default_version_carries_the_profile(world):
     sandbox, iam, ec2, autoscaling, template_id = world
-    lt.converge(ec2, iam, autoscaling, params(), False)
     # The profile was given its role a moment ago: EC2 does not know it yet (rule profile_propagation),
     # the version was made all the same (EC2 does not validate it then); the launch succeeds once EC2 knows it.
-    with pytest.raises(Exception, match="has no associated IAM Roles"):
-        ec2.run_instances(MinCount=1, MaxCount=1, LaunchTemplate={"LaunchTemplateId": template_id})
+    # (A window of 5 minutes, not the default second, so that a loaded machine cannot close it first.)
+    with sandbox.rules.configured({"propagation_seconds": 300}):
+        lt.converge(ec2, iam, autoscaling, params(), False)
+        with pytest.raises(Exception, match="has no associated IAM Roles"):
+            ec2.run_instances(MinCount=1, MaxCount=1, LaunchTemplate={"LaunchTemplateId": template_id})
     with sandbox.rules.configured({"propagation_seconds": 0}):
         instance = ec2.run_instances(MinCount=1, MaxCount=1, LaunchTemplate={"LaunchTemplateId": template_id})[
             "Instances"][0]
