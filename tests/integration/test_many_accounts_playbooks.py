@@ -1,8 +1,8 @@
 """audit.yml, harden.yml and provision.yml over several accounts and regions in one ansible-playbook run, the way
-AWX runs them: one host per account and region (group keyless_accounts), each assuming the role
-its inventory names, in parallel; one account closed on purpose. The others converge, the closed
-one fails alone and says why, each account's resources are changed only with its own credentials,
-and the audit's one report covers every host.
+AWX runs them: one host per account and region from the keyless.aws.accounts inventory (group
+keyless_accounts), each assuming the role the inventory names, in parallel; one account closed on
+purpose. The others converge, the closed one fails alone and says why, each account's resources
+are changed only with its own credentials, and the audit's one report covers every host.
 """
 
 import json
@@ -37,16 +37,14 @@ def fleet(sandbox):
     return org, targets
 
 
-def inventory(tmp_path, org, hosts):
-    """A YAML inventory as the keyless.aws.accounts plugin would make it: host vars and the group."""
-    by_name = dict((a["name"], a) for a in org["accounts"])
-    entries = {}
-    for host in hosts:
-        name, region = host.split("-", 1)
-        entries[host] = {"keyless_account_id": by_name[name]["id"], "keyless_region": region,
-                         "keyless_role_arn": by_name[name]["role_arn"], "ansible_connection": "local"}
-    path = tmp_path / "accounts.yml"
-    path.write_text(yaml.safe_dump({"all": {"children": {"keyless_accounts": {"hosts": entries}}}}))
+def inventory(tmp_path, org):
+    """The keyless.aws.accounts inventory of the three members (static list: the closed one is listed
+    too, as a list kept by hand would still name it) in both regions: six hosts, <name>-<region>,
+    each with the ARN of the organization's role in its account."""
+    path = tmp_path / "members.keyless_accounts.yml"
+    path.write_text(yaml.safe_dump({
+        "plugin": "keyless.aws.accounts", "regions": list(REGIONS), "role_name": org["role_name"],
+        "accounts": [{"id": a["id"], "name": a["name"]} for a in org["accounts"]]}))
     return str(path)
 
 
@@ -58,18 +56,20 @@ def tokens(sandbox, account, region, instance_id):
 
 def test_audit_and_harden_over_accounts_one_closed(sandbox, tmp_path):
     org, targets = fleet(sandbox)
-    hosts = sorted(targets) + ["old-us-east-1"]
-    path = inventory(tmp_path, org, hosts)
+    closed = ["old-eu-west-1", "old-us-east-1"]
+    path = inventory(tmp_path, org)
     report_dir = tmp_path / "report"
 
-    audit = run_playbook(sandbox, "{0}/playbooks/audit.yml".format(ROOT), "-i", path, "-f", "5",
+    audit = run_playbook(sandbox, "{0}/playbooks/audit.yml".format(ROOT), "-i", path, "-f", "6",
                          "-e", "audit_report_dir={0}".format(report_dir), name="many-accounts-audit")
     assert audit.returncode == 2, audit.output[-4000:]  # a host failed; the others went on
-    assert "Could not assume {0} for old-us-east-1".format(org["accounts"][2]["role_arn"]) in audit.output
-    assert "old-us-east-1              : ok=" in audit.output and "failed=1" in audit.output
+    for host in closed:
+        assert "Could not assume {0} for {1}".format(org["accounts"][2]["role_arn"], host) in audit.output
+        assert "{0:<26} : ok=".format(host) in audit.output
+    assert audit.output.count("failed=1") == 2
     report = json.loads((report_dir / "keyless-audit.json").read_text())
     assert sorted(t["target"] for t in report["targets"]) == sorted(targets)
-    assert report["failed_targets"] == ["old-us-east-1"]
+    assert report["failed_targets"] == closed
     for target in report["targets"]:
         account, region, _instance = targets[target["target"]]
         assert (target["account_id"], target["region"], target["checked"]["instances"]) == (account, region, 1)
@@ -85,9 +85,9 @@ def test_audit_and_harden_over_accounts_one_closed(sandbox, tmp_path):
     # Each host assumed its role with a session name that says what ran.
     sessions = [c["params"].get("RoleSessionName") for c in sandbox.calls(action="AssumeRole")]
     sessions = [s for s in sessions if not s.startswith("test-")]
-    assert len(sessions) == 5 and all(s.startswith("keyless-audit-keyless-ec2-permissions-2") for s in sessions), sessions
+    assert len(sessions) == 6 and all(s.startswith("keyless-audit-keyless-ec2-permissions-2") for s in sessions), sessions
 
-    harden = run_playbook(sandbox, "{0}/playbooks/harden.yml".format(ROOT), "-i", path, "-f", "5",
+    harden = run_playbook(sandbox, "{0}/playbooks/harden.yml".format(ROOT), "-i", path, "-f", "6",
                           "-e", json.dumps({"harden_instance_filters": {"instance-state-name": ["running"]},
                                             "harden_imdsv1_usage_window": 0}), name="many-accounts-harden")
     assert harden.returncode == 2, harden.output[-4000:]
@@ -96,7 +96,7 @@ def test_audit_and_harden_over_accounts_one_closed(sandbox, tmp_path):
         assert tokens(sandbox, account, region, instance) == "required"
     assert "Could not assume" in harden.output
 
-    provision = run_playbook(sandbox, "{0}/playbooks/provision.yml".format(ROOT), "-i", path, "-f", "5",
+    provision = run_playbook(sandbox, "{0}/playbooks/provision.yml".format(ROOT), "-i", path, "-f", "6",
                              "-e", json.dumps({"keyless_role_name": "fleet-app",
                                                "keyless_instance_filters": {"instance-state-name": ["running"]}}),
                              name="many-accounts-provision")
