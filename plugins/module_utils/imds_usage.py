@@ -182,12 +182,14 @@ WINDOW_PARAM = "imdsv1_usage_window"
 DEFAULT_WINDOW_DAYS = 14
 
 
-def check_window(window, param=WINDOW_PARAM):
-    """The window in days (1 to ``MAX_WINDOW_DAYS``), or a KeylessError naming ``param``."""
+def check_window(window, param=WINDOW_PARAM, then=""):
+    """The window in days (1 to ``MAX_WINDOW_DAYS``), or a KeylessError naming ``param``; ``then``
+    is a sentence the message ends with (a module that changes things says nothing was)."""
     if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= MAX_WINDOW_DAYS:
         raise KeylessError(
             "{0}: {1!r} is not a number of days from 1 to {2} (CloudWatch keeps the hourly datapoints of the "
-            "IMDSv1 metrics for {2} days).".format(param, window, MAX_WINDOW_DAYS), param=param)
+            "IMDSv1 metrics for {2} days).{3}".format(param, window, MAX_WINDOW_DAYS, " " + then if then else ""),
+            param=param)
     return window
 
 

@@ -33,7 +33,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.common import aws_fail
 from ansible_collections.keyless.aws.plugins.module_utils.common import diff_entry
 from ansible_collections.keyless.aws.plugins.module_utils.common import error_code
 from ansible_collections.keyless.aws.plugins.module_utils.common import paginate
-from ansible_collections.keyless.aws.plugins.module_utils.imds_usage import MAX_WINDOW_DAYS
+from ansible_collections.keyless.aws.plugins.module_utils.imds_usage import check_window
 from ansible_collections.keyless.aws.plugins.module_utils.imds_usage import imdsv1_usage
 from ansible_collections.keyless.aws.plugins.module_utils.imds_usage import window_summary
 from ansible_collections.keyless.aws.plugins.module_utils.instances import GONE_STATES
@@ -169,11 +169,7 @@ def _imdsv1_evidence(params, desired, instances_named):
     window = params.get(WINDOW_OPTION)
     skip = params.get(SKIP_OPTION)
     if window is not None:
-        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= MAX_WINDOW_DAYS:
-            raise KeylessError(
-                "{0}: {1!r} is not a number of days from 1 to {2} (CloudWatch keeps the hourly datapoints of the "
-                "IMDSv1 metrics for {2} days). Nothing was changed.".format(WINDOW_OPTION, window, MAX_WINDOW_DAYS),
-                param=WINDOW_OPTION)
+        check_window(window, WINDOW_OPTION, then="Nothing was changed.")
         if not instances_named:
             raise KeylessError(
                 "{0}: the IMDSv1 metrics are per instance; name the instances (instance_ids or filters), or leave "
