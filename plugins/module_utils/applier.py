@@ -42,6 +42,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.instances import descr
 from ansible_collections.keyless.aws.plugins.module_utils.instances import state_of
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import get_profile
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import profile_name_of
+from ansible_collections.keyless.aws.plugins.module_utils.profiles import while_iam_holds
 
 
 class ProfileGone(Exception):
@@ -89,16 +90,9 @@ class Applier:
         """EC2 call ``name`` with the profile (``arn``, else the one to attach): the client's
         retries plus the propagation forms while the deadline lasts and IAM still has the profile."""
         arn = arn or self.profile["Arn"]
-        clock, deadline, gone = self.timing.clock, self._deadline, {}
-
-        def not_yet(exc):
-            if not is_propagation_error(exc) or clock() >= deadline:
-                return False
-            if not self._profile_exists(arn):
-                gone["error"] = exc
-                return False
-            return True
-
+        gone = {}
+        not_yet = while_iam_holds(is_propagation_error, lambda: self._profile_exists(arn), self.timing.clock,
+                                  self._deadline, gone)
         patient = self.ec2.with_extra(not_yet, deadline=max(self.ec2.policy.deadline, self.propagation_timeout))
         try:
             return getattr(patient, name)(IamInstanceProfile={"Arn": arn}, **kwargs)

@@ -62,6 +62,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.profiles import get_pr
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import profile_summary
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import profile_name_of
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import wanted_profile
+from ansible_collections.keyless.aws.plugins.module_utils.profiles import while_iam_holds
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_launch_templates
 from ansible_collections.keyless.aws.plugins.module_utils.validation import name_and_arn
 
@@ -358,6 +359,10 @@ def _moved_request(group, entries):
     return request
 
 
+def _asg_not_known_yet(exc):
+    return error_code(exc) == "ValidationError" and bool(_ASG_PROPAGATION.search(error_message(exc)))
+
+
 def move_groups(autoscaling, iam, groups, entries, profile, propagation_timeout, clock=time.monotonic):
     """UpdateAutoScalingGroup, one call per group with a place to move. Auto Scaling validates the
     template it is given: the profile's "not known yet" answers are retried for up to
@@ -369,14 +374,9 @@ def move_groups(autoscaling, iam, groups, entries, profile, propagation_timeout,
             to_move.setdefault(entry["auto_scaling_group_name"], []).append(entry)
     if not to_move:
         return
-    deadline = clock() + propagation_timeout
     name = profile["InstanceProfileName"]
-
-    def not_yet(exc):
-        if error_code(exc) != "ValidationError" or not _ASG_PROPAGATION.search(error_message(exc)):
-            return False
-        return clock() < deadline and get_profile(iam, name) is not None
-
+    not_yet = while_iam_holds(_asg_not_known_yet, lambda: get_profile(iam, name) is not None, clock,
+                              clock() + propagation_timeout)
     autoscaling = retrying(autoscaling)
     patient = autoscaling.with_extra(not_yet, deadline=max(autoscaling.policy.deadline or 0.0, float(propagation_timeout)))
     for group_name in sorted(to_move):
@@ -386,7 +386,7 @@ def move_groups(autoscaling, iam, groups, entries, profile, propagation_timeout,
         except Exception as exc:  # pylint: disable=broad-except
             failure = aws_failure(exc, "moving Auto Scaling group {0!r} to version {1} of launch template {2!r}".format(
                 group_name, to_move[group_name][0]["version_after"], to_move[group_name][0]["launch_template_name"]))
-            if error_code(exc) == "ValidationError" and _ASG_PROPAGATION.search(error_message(exc)):
+            if _asg_not_known_yet(exc):
                 raise KeylessError(
                     failure.message + " Auto Scaling does not know instance profile {0!r} yet (or IAM no longer holds "
                     "it); run again later, or raise propagation_timeout. The launch templates were converged; the "

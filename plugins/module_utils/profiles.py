@@ -58,6 +58,23 @@ def wait_for_profile(iam, name):
                     InstanceProfileName=name)["InstanceProfile"]
 
 
+def while_iam_holds(not_known_yet, iam_holds, clock, deadline, gone=None):
+    """The retry rule of a call that names a profile IAM made (or gave its role) a moment ago, which
+    EC2 and Auto Scaling may not know for a minute or two: try again while the answer is one of
+    the "not known yet" forms (``not_known_yet(exc)``), ``clock()`` is before ``deadline`` and IAM
+    still holds the profile (``iam_holds()``, read only then). A profile IAM no longer holds ends
+    the wait; its answer goes into ``gone["error"]`` when ``gone`` is given."""
+    def not_yet(exc):
+        if not not_known_yet(exc) or clock() >= deadline:
+            return False
+        if not iam_holds():
+            if gone is not None:
+                gone["error"] = exc
+            return False
+        return True
+    return not_yet
+
+
 def list_profiles(iam, path_prefix=None):
     kwargs = {"PathPrefix": path_prefix} if path_prefix else {}
     return call_aws("listing instance profiles", paginate, call=iam.list_instance_profiles,
