@@ -8,11 +8,16 @@ package installs it there), which ansible finds by itself (``collections_scan_sy
 no install here needs Galaxy.
 """
 
+import glob
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 # A command run with its output and log: the same result the integration runner returns.
 from integration.runner import PlaybookRun as Run  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
@@ -172,3 +177,126 @@ def installed_collections(collection_tarball, tmp_path_factory):
     assert "amazon.aws" in result.output and "already installed" in result.output, result.output
     assert (collections / "ansible_collections" / "keyless" / "aws" / "MANIFEST.json").is_file()
     return collections
+
+
+# ---- AWX jobs through ansible-runner (test_ansible_runner.py, test_awx_credential_type.py) -------
+
+_KEY_ID = re.compile(r"Credential=([^/]+)/")
+
+
+@pytest.fixture
+def request_signers(sandbox):
+    """Who signed each AWS request the sandbox receives, in order: [{"service", "action", "key" (the
+    access key id), "token" (X-Amz-Security-Token), "account" (the account moto files it under:
+    an assumed role's key acts in the role's account)}]."""
+    from sandbox.limits import request_account
+
+    seen = []
+
+    def record(info):
+        if info["service"] is not None:
+            match = _KEY_ID.search(info["environ"].get("HTTP_AUTHORIZATION", ""))
+            seen.append({"service": info["service"], "action": info["action"], "key": match.group(1) if match else None,
+                         "token": info["environ"].get("HTTP_X_AMZ_SECURITY_TOKEN"), "account": request_account(info)})
+        return None
+
+    sandbox.app.interceptors.append(record)
+    try:
+        yield seen
+    finally:
+        sandbox.app.interceptors.remove(record)
+
+
+def awx_inventory_script(data, slice_number=1, slice_count=1):
+    """The job's inventory as AWX writes it (awx/main/tasks/jobs.py ``write_inventory_file``: an
+    executable Python script that prints the inventory's JSON, from ``Inventory.get_script_data``).
+
+    ``data``: the inventory AWX holds (``ansible-inventory --list`` JSON, as an inventory update
+    imports it). As AWX does: the hosts sorted by name, with job slicing (``job_slice_count``) the
+    hosts ``[slice_number - 1::slice_count]`` (``get_sliced_hosts``), and each host's
+    ``remote_tower_enabled``/``remote_tower_id`` and ``remote_host_*`` variables."""
+    hostvars = data.get("_meta", {}).get("hostvars", {})
+    names = sorted(hostvars)
+    if slice_count > 1:
+        names = names[slice_number - 1::slice_count]
+    script = {"_meta": {"hostvars": {}}, "all": {"children": []}}
+    for number, name in enumerate(sorted(hostvars), 1):
+        if name in names:
+            variables = dict(hostvars[name])
+            for prefix in ("host", "tower"):
+                variables.update({"remote_{0}_enabled".format(prefix): "true", "remote_{0}_id".format(prefix): number})
+            script["_meta"]["hostvars"][name] = variables
+    for group, content in data.items():
+        if group in ("_meta", "all") or not isinstance(content, dict):
+            continue
+        hosts = [host for host in content.get("hosts", []) if host in names]
+        if hosts or content.get("children"):
+            script[group] = dict(content, hosts=hosts) if "hosts" in content else dict(content)
+            script["all"]["children"].append(group)
+    grouped = set(host for group in script["all"]["children"] for host in script[group].get("hosts", []))
+    script["all"]["hosts"] = [name for name in names if name not in grouped]
+    return "#! /usr/bin/env python3\n# -*- coding: utf-8 -*-\nprint(%r)\n" % json.dumps(script)
+
+
+def awx_private_data_dir(base, installed_collections, sandbox, inventory, extravars, envvars=None, cmdline=()):
+    """A job's private data directory laid out as AWX lays it out (awx/main/tasks/jobs.py,
+    ``BaseTask.run``): ``project/`` (the installed collection, as an AWX project of this
+    repository holds it), ``inventory/hosts`` (``inventory``: the script of
+    ``awx_inventory_script``, or a static inventory's text), ``env/extravars`` (the job template's
+    variables and the survey's answers), ``env/envvars`` (the job's environment: ``envvars``, the
+    credentials' env injectors, plus what the execution environment provides: the collections and,
+    sandbox only, the endpoint and region), ``env/cmdline`` (the arguments, where AWX puts the
+    credentials' ``-e @file`` of extra_vars injectors) and ``env/settings``."""
+    import ansible_runner.utils
+
+    pdd = base / "job"
+    shutil.copytree(str(installed_collections / "ansible_collections" / "keyless" / "aws"), str(pdd / "project"))
+    (pdd / "inventory").mkdir()
+    hosts = pdd / "inventory" / "hosts"
+    hosts.write_text(inventory)
+    if inventory.startswith("#!"):
+        os.chmod(str(hosts), 0o700)
+    (pdd / "env").mkdir(exist_ok=True)
+    environment = dict(envvars or {})
+    environment.update({"ANSIBLE_COLLECTIONS_PATH": str(installed_collections), "AWS_URL": sandbox.url,
+                        "AWS_REGION": sandbox.REGION})
+    (pdd / "env" / "envvars").write_text(yaml.safe_dump(environment))
+    (pdd / "env" / "extravars").write_text(yaml.safe_dump(extravars))
+    if cmdline:
+        (pdd / "env" / "cmdline").write_text(ansible_runner.utils.args2cmdline(*cmdline))
+    (pdd / "env" / "settings").write_text(yaml.safe_dump({"suppress_ansible_output": True}))
+    return pdd
+
+
+class AwxJob:
+    """An ansible-runner run of a private data directory: ``result`` (a Run), ``status``, ``rc``,
+    ``stdout`` and ``events`` (the job_events, parsed), what AWX stores and shows of a job."""
+
+    def __init__(self, pdd, ident, result):
+        artifacts = pdd / "artifacts" / ident
+        self.result = result
+        self.status = (artifacts / "status").read_text().strip() if (artifacts / "status").exists() else None
+        self.rc = (artifacts / "rc").read_text().strip() if (artifacts / "rc").exists() else None
+        self.stdout = (artifacts / "stdout").read_text() if (artifacts / "stdout").exists() else result.output
+        paths = sorted(glob.glob(str(artifacts / "job_events" / "*.json")))
+        self.events_text = "".join(open(path).read() for path in paths)
+        self.events = [json.loads(open(path).read()) for path in paths]
+
+    def shown(self):
+        """Everything AWX shows or stores of the job: its output and its events."""
+        return self.stdout + self.events_text
+
+    def stats(self):
+        found = [event["event_data"] for event in self.events if event["event"] == "playbook_on_stats"]
+        assert len(found) == 1, "{0} playbook_on_stats events".format(len(found))
+        return found[0]
+
+
+def run_awx_job(pdd, playbook, ident, home, name):
+    """``ansible-runner run`` of ``pdd`` as AWX starts a job: ``playbook`` relative to the project,
+    a process environment with no AWS credentials at all; an AwxJob."""
+    env = user_env(str(home))
+    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"} & set(env)
+    result = run([os.path.join(BIN, "ansible-runner"), "run", str(pdd), "-p", playbook, "--ident", ident],
+                 env, str(home), name)
+    return AwxJob(pdd, ident, result)
