@@ -39,8 +39,8 @@ def test_runner_runs_provision_with_injected_credentials(installed_collections, 
     del request_signers[:]
     job = run_awx_job(pdd, "playbooks/provision.yml", "job1", tmp_path / "home", "ansible-runner-provision")
     job_requests = list(request_signers)  # before this test's own checks below add theirs
-    assert job.result.returncode == 0, "ansible-runner failed (log {0}):\n{1}".format(job.result.log_path,
-                                                                                     job.stdout[-5000:])
+    failure = "ansible-runner failed (log {0}):\n{1}".format(job.result.log_path, job.stdout[-5000:])
+    assert job.result.returncode == 0, failure
     assert (job.status, job.rc) == ("successful", "0")
 
     # The job did its work, through the API.
