@@ -3,9 +3,22 @@
 * ``ListInstanceProfiles`` ignores ``PathPrefix``, ``MaxItems`` and ``Marker`` in moto; IAM
   filters by path prefix and pages (MaxItems default 100, ``IsTruncated`` + ``Marker``).
   https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListInstanceProfiles.html
-* ``ListInstanceProfilesForRole`` pages the same way.
+* ``ListInstanceProfilesForRole`` pages the same way, and refuses a role that does not exist:
+  ``NoSuchEntity`` (404), as the API reference lists it for that call; moto answers an empty list.
+  https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListInstanceProfilesForRole.html
+* ``NoSuchEntity`` says what IAM says: "The role with name NAME cannot be found." and "Instance
+  Profile NAME cannot be found." (moto: "Role NAME not found", "Instance profile NAME not
+  found"). The API reference gives the code only; the text is IAM's as users quote it: GetRole and
+  ListRolePolicies in https://github.com/jarpy/lambkin/pull/3 and
+  https://github.com/prowler-cloud/prowler/pull/2872, GetInstanceProfile and DeleteInstanceProfile
+  in https://github.com/DataBiosphere/toil/issues/4836 and
+  https://github.com/skyplane-project/skyplane/pull/724. Every call that names a missing role or
+  profile answers with these (moto raises them from the same two places).
+(moto 5.2 does not implement ``ListInstanceProfileTags``: a 500 for any profile. The collection
+reads a profile's tags from GetInstanceProfile and never calls it.)
 """
 
+import re
 from xml.etree import ElementTree
 
 IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
@@ -47,7 +60,50 @@ def _paged_list(result_tag, path_filter):
     return response_filter
 
 
+ROLE_NOT_FOUND = "The role with name {0} cannot be found."
+PROFILE_NOT_FOUND = "Instance Profile {0} cannot be found."
+_MOTO_NOT_FOUND = (
+    (re.compile(rb"<Message>Role (.+?) not found</Message>"), ROLE_NOT_FOUND),
+    (re.compile(rb"<Message>Instance profile (.+?) not found</Message>"), PROFILE_NOT_FOUND),
+)
+
+
+def iam_error(info, status, body):
+    """moto's NoSuchEntity messages as IAM words them (the name stays as moto escaped it)."""
+    if status != 404 or b"NoSuchEntity" not in body:
+        return body
+    for pattern, text in _MOTO_NOT_FOUND:
+        body = pattern.sub(lambda m, text=text: b"<Message>" + text.format(m.group(1).decode("utf-8")).encode(
+            "utf-8") + b"</Message>", body)
+    return body
+
+
+def _iam_backend(info):
+    from moto.iam.models import iam_backends
+    from moto.utilities.utils import get_partition
+
+    from sandbox.limits import request_account
+
+    return iam_backends[request_account(info)][get_partition(info["region"] or "us-east-1")]
+
+
+def _not_found(text, name):
+    from sandbox.faults import error_response
+
+    return error_response("iam", 404, "NoSuchEntity", text.format(name))
+
+
+def role_must_exist(info):
+    """Calls IAM refuses for a role that does not exist, and moto answers as if it did."""
+    name = info["params"].get("RoleName")
+    if name and name not in set(role.name for role in _iam_backend(info).roles.values()):
+        return _not_found(ROLE_NOT_FOUND, name)
+    return None
+
+
 def install(sandbox):
+    sandbox.app.error_filters["iam"] = iam_error
+    sandbox.app.extensions[("iam", "ListInstanceProfilesForRole")] = role_must_exist
     filters = sandbox.app.response_filters
     filters[("iam", "ListInstanceProfiles")] = _paged_list("ListInstanceProfilesResult", path_filter=True)
     filters[("iam", "ListInstanceProfilesForRole")] = _paged_list("ListInstanceProfilesForRoleResult", path_filter=False)

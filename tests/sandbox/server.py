@@ -55,6 +55,8 @@ class SandboxApp:
         self.interceptors = []
         # (service, action) -> callable(info, body) -> body: rewrite moto's answer
         self.response_filters = {}
+        # service -> callable(info, status, body) -> body: rewrite moto's error answers (status >= 400)
+        self.error_filters = {}
         # callables run after moto has been reset (extensions keep state of their own)
         self.reset_hooks = []
         # control paths of other sandbox pieces (the IMDS emulators):
@@ -137,7 +139,8 @@ class SandboxApp:
             return start_response(status, headers, exc_info)
 
         response_filter = self.response_filters.get((info["service"], info["action"]))
-        if response_filter is None:
+        error_filter = self.error_filters.get(info["service"])
+        if response_filter is None and error_filter is None:
             result = self._moto(environ, recording_start_response)
             self._record(info, seen.get("status", 0))
             return result
@@ -150,8 +153,10 @@ class SandboxApp:
             return lambda data: None
 
         body = b"".join(self._moto(environ, capturing_start_response))
-        if seen["status"] == 200:
+        if seen["status"] == 200 and response_filter is not None:
             body = response_filter(info, body)
+        elif seen["status"] >= 400 and error_filter is not None:
+            body = error_filter(info, seen["status"], body)
         headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
         headers.append(("Content-Length", str(len(body))))
         start_response(captured["status"], headers)

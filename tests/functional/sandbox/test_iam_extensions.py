@@ -31,3 +31,37 @@ def test_list_instance_profiles_for_role_pages(sandbox):
     assert len(first["InstanceProfiles"]) == 2 and first["IsTruncated"]
     second = iam.list_instance_profiles_for_role(RoleName="r", MaxItems=2, Marker=first["Marker"])
     assert len(second["InstanceProfiles"]) == 1 and not second["IsTruncated"]
+
+
+# ---- NoSuchEntity, worded as IAM words it (iam_extensions.py cites the sources) ------------------
+
+
+def _error(call, **kwargs):
+    import botocore.exceptions
+
+    try:
+        call(**kwargs)
+    except botocore.exceptions.ClientError as exc:
+        return (exc.response["Error"]["Code"], exc.response["Error"]["Message"],
+                exc.response["ResponseMetadata"]["HTTPStatusCode"])
+    raise AssertionError("{0} answered without an error".format(call.__name__))
+
+
+def test_a_missing_role_or_profile_is_named_as_iam_names_it(iam):
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+    iam.create_instance_profile(InstanceProfileName="p")
+    role = ("NoSuchEntity", "The role with name nope cannot be found.", 404)
+    profile = ("NoSuchEntity", "Instance Profile nope cannot be found.", 404)
+    assert _error(iam.get_role, RoleName="nope") == role
+    assert _error(iam.delete_role, RoleName="nope") == role
+    assert _error(iam.list_role_policies, RoleName="nope") == role
+    assert _error(iam.list_role_tags, RoleName="nope") == role
+    assert _error(iam.add_role_to_instance_profile, InstanceProfileName="p", RoleName="nope") == role
+    assert _error(iam.get_instance_profile, InstanceProfileName="nope") == profile
+    assert _error(iam.delete_instance_profile, InstanceProfileName="nope") == profile
+    assert _error(iam.add_role_to_instance_profile, InstanceProfileName="nope", RoleName="r") == profile
+    # moto answered an empty list for a missing role.
+    assert _error(iam.list_instance_profiles_for_role, RoleName="nope") == role
+    # The existing ones still answer.
+    assert iam.list_instance_profiles_for_role(RoleName="r")["InstanceProfiles"] == []
+    assert iam.get_role(RoleName="r")["Role"]["RoleName"] == "r"
