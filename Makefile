@@ -61,8 +61,9 @@ test-faults: venv ## the slow reliability tests only: faults, races, interruptio
 bench: venv ## keyless.aws vs amazon.aws at N=10/100/500 on the sandbox at moto speed (CPU cost): table, bench/results/
 	bash scripts/bench.sh $(BENCH_ARGS)
 
-bench-aws: venv ## the same under EC2's rate limits (AWS-like sandbox), N=100/500/1000 vs the token limit (~40 min)
+bench-aws: venv ## the same under EC2's rate limits (AWS-like sandbox), N=100/500/1000 vs the token limit (~40 min), then the forks audit (~8 min)
 	bash scripts/bench.sh --aws $(BENCH_ARGS)
+	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(BIN)/python bench/forks.py $(FORKS_ARGS)
 
 docs: venv ## build the HTML docs site in .build/docs/html (antsibull-docs + Sphinx, offline)
 	bash scripts/docs.sh

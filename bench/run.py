@@ -255,7 +255,12 @@ class Bench:
 
             if throttle_every:
                 with throttled(self.sandbox, throttle_every) as throttle:
-                    record = self.measure(row, contender, n, rep, phase, playbook, variables, verify, expect_change)
+                    def unthrottled_verify(verify=verify, throttle=throttle):
+                        throttle.paused = True  # the check after the run: not throttled, not counted
+                        return verify()
+
+                    record = self.measure(row, contender, n, rep, phase, playbook, variables, unthrottled_verify,
+                                          expect_change)
                 record["throttle_every"] = throttle_every
                 record["throttle_injected"] = throttle.injected
             else:

@@ -17,7 +17,9 @@ from sandbox.faults import ec2_error
 
 
 class EC2Throttle:
-    """Every ``every``-th EC2 request fails with 503 RequestLimitExceeded."""
+    """Every ``every``-th EC2 request fails with 503 RequestLimitExceeded; none while ``paused``
+    (the bench's own reads of the fleet after a run are no part of the run: neither refused nor
+    counted)."""
 
     def __init__(self, every=4):
         if every < 2:
@@ -25,10 +27,11 @@ class EC2Throttle:
         self.every = int(every)
         self.seen = 0
         self.injected = 0
+        self.paused = False
         self._lock = threading.Lock()
 
     def __call__(self, info):
-        if info.get("service") != "ec2":
+        if info.get("service") != "ec2" or self.paused:
             return None
         with self._lock:
             self.seen += 1
