@@ -53,11 +53,8 @@ side_by_side sanity sanity_gate matrix-2.17 matrix_gate
 # waiting (on its ansible-playbook subprocess, on the sandbox's pacing and soak pauses), and the
 # extra worker runs another test then. On 2 cores the pytest gate took 842 s with 3 workers
 # against 944 s with 2 (fresh clones of 5a2a060). PYTEST_WORKERS=N overrides it.
-# --maxschedchunk 1: xdist hands a worker its tests one or two at a time, in collection order
-# (tests/conftest.py puts the longest first), instead of chunks of dozens that can leave one worker
-# with a queue of long tests at the end while the others idle.
 workers=${PYTEST_WORKERS:-$(( $(nproc) + 1 ))}
-gate pytest "$BIN/python" -m pytest -n "$workers" --maxschedchunk 1 --durations=30 tests/unit tests/functional tests/docs tests/integration \
+gate pytest "$BIN/python" -m pytest -n "$workers" --durations=30 tests/unit tests/functional tests/docs tests/integration \
   tests/packaging
 # The secret scan over every log the run wrote, once all of them are written (under xdist the
 # same test may have run before the last logs existed).

@@ -25,27 +25,6 @@ if not os.path.isdir(os.path.join(COLLECTIONS, "ansible_collections", "keyless",
 from sandbox import Sandbox  # noqa: E402
 
 
-# The longest test files first, then the other integration and packaging tests, the quick unit
-# and functional ones last. Under pytest-xdist a worker that draws a two-minute test near the end
-# keeps the whole run waiting while the other workers idle; started first, those tests overlap
-# with everything else, and the short tests even out the end. (The order within a file is kept.)
-LONG_FIRST = ("test_demo.py", "test_bench_smoke.py", "test_molecule.py", "test_many_accounts_playbooks.py",
-              "test_docs_examples.py", "test_races.py", "test_playbooks.py", "test_harden_playbook.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    def rank(item):
-        path = str(item.fspath)
-        name = os.path.basename(path)
-        if name in LONG_FIRST:
-            return (0, LONG_FIRST.index(name))
-        if os.sep + "integration" + os.sep in path or os.sep + "packaging" + os.sep in path:
-            return (1, 0)
-        return (2, 0)
-
-    items.sort(key=rank)  # stable: each file's tests stay in their order
-
-
 @pytest.fixture(scope="session")
 def sandbox_server():
     """One sandbox per test process (each xdist worker has its own, on its own port)."""
