@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from runner import BIN, ROOT
+from runner import plain
 from runner import run_playbook
 
 INVENTORIES = os.path.join(ROOT, "tests", "integration", "inventory")
@@ -37,17 +38,6 @@ def environment(sandbox, extra=None):
     )
     env.update(extra or {})
     return env
-
-
-def plain(value):
-    """ansible-inventory's JSON without ansible-core 2.19's {"__ansible_unsafe": ...} wrappers."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return dict((key, plain(item)) for key, item in value.items())
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
 
 
 class Listing:

@@ -87,9 +87,19 @@ def test_audit_and_harden_over_accounts_one_closed(sandbox, tmp_path):
     sessions = [s for s in sessions if not s.startswith("test-")]
     assert len(sessions) == 6 and all(s.startswith("keyless-audit-keyless-ec2-permissions-2") for s in sessions), sessions
 
+    harden_vars = json.dumps({"harden_instance_filters": {"instance-state-name": ["running"]},
+                              "harden_imdsv1_usage_window": 0})
+    # --check first: each host predicts for its own account (its role assumed in check mode too;
+    # the controller's account has no instance at all), and nothing changes.
+    check = run_playbook(sandbox, "{0}/playbooks/harden.yml".format(ROOT), "-i", path, "-f", "6", "--check",
+                         "-e", harden_vars, name="many-accounts-harden-check")
+    assert check.returncode == 2, check.output[-4000:]
+    for account, region, instance in targets.values():
+        assert instance in check.output
+        assert tokens(sandbox, account, region, instance) == "optional"
+
     harden = run_playbook(sandbox, "{0}/playbooks/harden.yml".format(ROOT), "-i", path, "-f", "6",
-                          "-e", json.dumps({"harden_instance_filters": {"instance-state-name": ["running"]},
-                                            "harden_imdsv1_usage_window": 0}), name="many-accounts-harden")
+                          "-e", harden_vars, name="many-accounts-harden")
     assert harden.returncode == 2, harden.output[-4000:]
     for account, region, instance in targets.values():
         # Changed, so with this account's own credentials: another host's would not see the instance.

@@ -296,7 +296,8 @@ def run_awx_job(pdd, playbook, ident, home, name):
     """``ansible-runner run`` of ``pdd`` as AWX starts a job: ``playbook`` relative to the project,
     a process environment with no AWS credentials at all; an AwxJob."""
     env = user_env(str(home))
-    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"} & set(env)
+    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                "AWS_PROFILE"} & set(env)
     result = run([os.path.join(BIN, "ansible-runner"), "run", str(pdd), "-p", playbook, "--ident", ident],
                  env, str(home), name)
     return AwxJob(pdd, ident, result)

@@ -36,6 +36,7 @@ import yaml
 
 from packaging_support import BIN, awx_inventory_script, awx_private_data_dir, run, run_awx_job, sandbox_aws_env
 from packaging_support import user_env, write_ansible_cfg
+from runner import plain
 from sandbox.organizations import client_for, credentials_for, role_arn, seed_organization
 
 pytest.importorskip("ansible_runner", reason="ansible-runner is in requirements-dev.txt, not in this venv")
@@ -362,17 +363,6 @@ def inventory_update(tmp_path, installed_collections, sandbox, hosts):
     return plain(json.loads(output.read_text()))
 
 
-def plain(value):
-    """ansible-inventory's JSON as AWX stores it: without ansible-core 2.19's {"__ansible_unsafe": ...}."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return dict((key, plain(item)) for key, item in value.items())
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
-
-
 def test_wrong_external_id_fails_naming_the_role(installed_collections, sandbox, request_signers, credential_type,
                                                  tmp_path):
     hosts = organization(sandbox)
@@ -407,8 +397,10 @@ def test_what_the_credential_cannot_give_fails_the_host_alone(installed_collecti
     """target.yml's refusals, before any AWS call: a credential's role name for a host with no account,
     a credential's role ARN for a host of another account, a session duration STS does not take
     (DurationSeconds 900 to 43200, https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
-    (The credential's variables as host variables here: the rules are the same, one run.)"""
+    (The credential's variables as host variables here: the rules are the same, one run.) A fifth host,
+    with nothing to assume, audits with the controller's credentials all the same."""
     hosts = {
+        "fine": {},
         "no-account": {"keyless_credential_role_name": ROLE_NAME},
         "other-account": {"keyless_account_id": "111111111111",
                           "keyless_credential_role_arn": role_arn("222222222222", ROLE_NAME)},
@@ -423,8 +415,8 @@ def test_what_the_credential_cannot_give_fails_the_host_alone(installed_collecti
     env["ANSIBLE_CONFIG"] = write_ansible_cfg(str(tmp_path), str(installed_collections))
     playbook = installed_collections / "ansible_collections" / "keyless" / "aws" / "playbooks" / "audit.yml"
     since = len(sandbox.app.log)
-    result = run([os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), str(playbook), "-f", "4"], env,
-                 str(tmp_path), "awx-credential-refusals")
+    result = run([os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), str(playbook), "-f", "5",
+                  "-e", "audit_report_dir={0}".format(tmp_path / "report")], env, str(tmp_path), "awx-credential-refusals")
     assert result.returncode == 2, result.output[-4000:]
     output = " ".join(result.output.split())
     assert ("The credential's role name {0} needs the account to assume it in: no-account has no "
@@ -433,4 +425,9 @@ def test_what_the_credential_cannot_give_fails_the_host_alone(installed_collecti
             "111111111111".format(role_arn("222222222222", ROLE_NAME))) in output
     assert "The session duration 60 (keyless_session_duration, or the credential's Session duration)" in output
     assert "The session duration 43201 " in output
-    assert sandbox.calls(since=since) == []  # refused before any AWS call
+    # The four refused before any AWS call (no AssumeRole); the fifth audited alone.
+    assert not [c for c in sandbox.calls(since=since) if c["action"] == "AssumeRole"]
+    assert re.search(r"\nfine +: ok=\d+ +changed=\d+ +unreachable=0 +failed=0", result.output), result.output[-3000:]
+    report = json.loads((tmp_path / "report" / "keyless-audit.json").read_text())
+    assert [t["target"] for t in report["targets"]] == ["fine"]
+    assert sorted(report["failed_targets"]) == sorted(h for h in hosts if h != "fine")
