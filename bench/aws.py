@@ -571,11 +571,7 @@ def report(args, argv, info, sizes, role_sizes, pending, records, started, start
         "Targets (reported, never asserted):",
         run.target_lines(checked),
         "",
-        "Total bench time {0:.0f} s; machine: {1}, nproc {2} ({3}), Python {4}, ansible-core {5}, amazon.aws {6}, "
-        "moto {7}; load average {8} at start, {9} at end, {10} to {11} during the runs.".format(
-            total, info["platform"], info["nproc"], info["cpu"], info["python"], info["ansible_core"],
-            info["amazon_aws"], info["moto"], info["load_average_at_start"], info["load_average_at_end"],
-            min(loads) if loads else "-", max(loads) if loads else "-"),
+        run.machine_line(total, info, loads),
     ]
     text = "\n".join(parts)
     print("\n" + text, flush=True)

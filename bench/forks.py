@@ -421,11 +421,7 @@ def report(args, argv, info, regions, targets, records, started, started_at):
         "instances with their profile and metadata options only (two kinds), and it runs on one host, so forks "
         "do not apply to it.",
         "",
-        "Total bench time {0:.0f} s; machine: {1}, nproc {2} ({3}), Python {4}, ansible-core {5}, amazon.aws {6}, "
-        "moto {7}; load average {8} at start, {9} at end, {10} to {11} after the runs.".format(
-            total, info["platform"], info["nproc"], info["cpu"], info["python"], info["ansible_core"],
-            info["amazon_aws"], info["moto"], info["load_average_at_start"], info["load_average_at_end"],
-            min(loads) if loads else "-", max(loads) if loads else "-"),
+        run.machine_line(total, info, loads, span="after the runs"),
     ])
     print("\n" + text, flush=True)
     with open(os.path.join(args.out, "forks-table.md"), "w") as handle:

@@ -561,6 +561,19 @@ def machine():
     }
 
 
+def machine_line(total, info, loads=None, span="during the runs"):
+    """The closing line of a bench's report: its time, the machine (``machine()``), the load average
+    at start and end and, with ``loads`` (samples), its range ``span``."""
+    line = ("Total bench time {0:.0f} s; machine: {1}, nproc {2} ({3}), Python {4}, ansible-core {5}, amazon.aws {6}, "
+            "moto {7}; load average {8} at start, {9} at end").format(
+                total, info["platform"], info.get("nproc", info["cpus"]), info["cpu"], info["python"],
+                info["ansible_core"], info["amazon_aws"], info["moto"], info["load_average_at_start"],
+                info["load_average_at_end"])
+    if loads is not None:
+        line += ", {0} to {1} {2}".format(min(loads) if loads else "-", max(loads) if loads else "-", span)
+    return line + "."
+
+
 # ---- the whole bench ------------------------------------------------------------------------
 
 
@@ -644,10 +657,7 @@ def main(argv=None):
         "Targets:",
         target_lines(checked),
         "",
-        "Total bench time {0:.0f} s; machine: {1}, {2} CPUs ({3}), Python {4}, ansible-core {5}, amazon.aws {6}, "
-        "moto {7}; load average {8} at start, {9} at end.".format(
-            total, info["platform"], info["cpus"], info["cpu"], info["python"], info["ansible_core"],
-            info["amazon_aws"], info["moto"], info["load_average_at_start"], info["load_average_at_end"]),
+        machine_line(total, info),
     ])
     print("\n" + report, flush=True)
     if plot_note:
