@@ -21,13 +21,12 @@ help: ## list the targets
 
 venv: $(STAMP) ## create .venv with the pinned dev requirements (no-op when current)
 
-# --no-compile: the `ansible` package carries some 100 collections of which the venv uses one
-# (amazon.aws); byte-compiling all of them took half the install (22.6 s against 10.4 s for that
-# package alone). Python compiles what is imported, once, when it is first imported.
+# (Byte-compiled at install, --no-compile would be a trap: where PYTHONDONTWRITEBYTECODE is set, as on
+# the CI machines, nothing is cached later and every import compiles again; make test took 22m32s.)
 $(STAMP): requirements-dev.txt requirements.txt scripts/link-collections.sh
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "keyless.aws needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	bash scripts/link-collections.sh $(VENV) $(COLLECTIONS)
 	@touch $(STAMP)
 

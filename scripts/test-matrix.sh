@@ -93,7 +93,8 @@ make_venv() {
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
     # shellcheck disable=SC2086
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$core" $tools
-    # --no-compile: of the package's collections only amazon.aws is used (see the Makefile's venv).
+    # --no-compile for the collections bundle only: of its ~100 collections the point uses amazon.aws,
+    # whose modules travel in AnsiballZ payloads (never from byte code); 28 s against 51 s for the venv.
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-compile "$ansible"
     echo "$want" > "$venv/.keyless-matrix"
   fi
