@@ -8,11 +8,13 @@ run" sentence, never a traceback) and end green when run again. Then each instan
 association, to the right profile; one role, one profile; and one more run changes nothing.
 """
 
+import json
 import re
 import threading
 
 import pytest
 
+from reliability_support import ACCOUNT
 from reliability_support import launch
 from reliability_support import make_profile
 from reliability_support import make_role
@@ -42,6 +44,47 @@ def fleet(sandbox):
     by_id = launch(ec2, 25)
     tagged = launch(ec2, 15, tags={"team": "race"}) + launch(ec2, 10, profile="legacy", tags={"team": "race"})
     return by_id, tagged, {"fleet_role": "racer", "instance_ids": by_id, "team": "race", "template": "race-web"}
+
+
+def put_between_reads(sandbox, role, policy_name, document):
+    """An interceptor that plays the parallel run at the worst moment: right before the second
+    ListRolePolicies of ``role`` (amazon.aws.iam_policy's second read of the role's policies in
+    one run), the policy is put, as another run would put it. Once only. Returns the list of the
+    policies it put (empty while it has not fired)."""
+    from moto.iam.models import iam_backends
+
+    lists, put = [], []
+
+    def intercept(info):
+        if (info["service"], info["action"]) != ("iam", "ListRolePolicies") or put:
+            return None
+        if info["params"].get("RoleName") != role:
+            return None
+        lists.append(1)
+        if len(lists) == 2:
+            iam_backends[ACCOUNT]["aws"].put_role_policy(role, policy_name, json.dumps(document))
+            put.append(policy_name)
+        return None
+
+    sandbox.app.interceptors.append(intercept)
+    return put
+
+
+@pytest.mark.slow
+def test_a_policy_put_between_iam_policys_two_reads_is_read_again(sandbox, tmp_path):
+    """The race test_four_runs... meets one run in four, made certain: amazon.aws.iam_policy ends
+    with an uncaught KeyError naming the policy another run put between its two reads; the role
+    tries the task again (its `until`), the next attempt reads the policy, and the run ends green."""
+    ec2 = sandbox.client("ec2")
+    variables = {"fleet_role": "racer", "instance_ids": launch(ec2, 1), "team": "race", "template": "race-web"}
+    document = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::fleet-config/*"}]}
+    put = put_between_reads(sandbox, "racer", "read-config", document)
+    run, result = run_with_vars(sandbox, ROLE, tmp_path, "race-between-reads", variables)
+    assert put == ["read-config"], "the interceptor never saw the second read: the test tests nothing"
+    assert "FAILED - RETRYING" in run.output and "Inline policies of the role" in run.output, run.output[-5000:]
+    assert run.returncode == 0, run.output[-5000:]
+    assert result is not None and list(snapshot(sandbox)["iam"]["roles"]["racer"]["inline_policies"]) == ["read-config"]
 
 
 def race(sandbox, tmp_path, variables, runners):
