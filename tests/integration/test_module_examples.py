@@ -50,6 +50,7 @@ ID_MAP = {
         "lt-0123456789abcdef0": "batch_template",
     },
     "imds_credentials": {},
+    "credential_sources_info": {},
     "ec2_launch_template_profile": {
         "lt-0123456789abcdef0": "batch_template",
     },
