@@ -209,6 +209,17 @@ def changes_needed(current, desired, members=None):
                 if (members is None or member in members) and (current or {}).get(member) != value)
 
 
+def call_options(current, desired, members=None):
+    """What one call that sets metadata options sends: nothing when every option the task names
+    already holds; else every option the task names (the user's declaration, sent whole, so an
+    endpoint that drops an omitted field, as a plain moto_server drops HttpEndpoint, still gets it;
+    resending an unchanged value is harmless on EC2), with ``HttpTokens`` (``with_http_tokens``)."""
+    named = dict((member, value) for member, value in desired.items() if members is None or member in members)
+    if not changes_needed(current, named):
+        return {}
+    return with_http_tokens(named, current, desired)
+
+
 def snake_options(options, members=None):
     """The options as the module returns them (snake_case keys, only those that are set)."""
     result = {}
@@ -290,16 +301,17 @@ def _enforced(options):
 
 
 def plan_account_defaults(ec2, desired, enforced=None):
-    """What the account defaults need: the options that differ (and ``HttpTokens`` with them),
-    ``HttpTokensEnforced`` when ``enforced`` is given and differs (absent means no preference),
+    """What the account defaults need: every option the task names once any differs (and
+    ``HttpTokens`` with them, ``call_options``), ``HttpTokensEnforced`` too when ``enforced`` is given
+    (sent when it or any option differs; absent means no preference),
     the defaults predicted after, and whether the change makes EC2 refuse launches it allows
     today (``tightens``: enforcement switched on, or the default ``HttpTokens`` moved off
     ``required`` while enforcement stays on), which calls for the enforcement report."""
     current = get_account_defaults(ec2)
-    changes = changes_needed(current, desired, ACCOUNT_OPTIONS)
-    if enforced is not None and _enforced(current) != enforced:
-        changes[ENFORCED] = enforced
-    changes = with_http_tokens(changes, current, desired)
+    changes = call_options(current, desired, ACCOUNT_OPTIONS)
+    if enforced is not None and (changes or _enforced(current) != enforced):
+        changes = dict(with_http_tokens(dict((m, v) for m, v in desired.items() if m in ACCOUNT_OPTIONS),
+                                        current, desired), **{ENFORCED: enforced})
     if changes and current.get("ManagedBy") == "declarative-policy":
         raise KeylessError(
             "account_defaults: the instance metadata defaults of this region are managed by a declarative policy "
@@ -771,7 +783,8 @@ def plan_instances(ec2, instance_ids, filters, desired, region=None, selection="
     """[{instance_id, state, current, changes}] for the selected instances (the one reader's
     meaning of ``instance_ids`` and ``filters``, see instances.py).
 
-    ``changes`` always carries ``HttpTokens`` when anything changes: for
+    ``changes`` is what the call sends (``call_options``: every option the task names once any
+    differs), and always carries ``HttpTokens`` when anything changes: for
     ModifyInstanceMetadataOptions the API reference says an omitted HttpEndpoint or hop limit
     keeps its state, but documents a *default* for HttpTokens ("If the value of ImdsSupport for
     the Amazon Machine Image (AMI) for your instance is v2.0, the default is required"), so a
@@ -784,7 +797,7 @@ def plan_instances(ec2, instance_ids, filters, desired, region=None, selection="
             "instance_id": instance["InstanceId"],
             "state": state_of(instance),
             "current": current,
-            "changes": with_http_tokens(changes_needed(current, desired), current, desired),
+            "changes": call_options(current, desired),
         })
     return sorted(plans, key=lambda p: p["instance_id"])
 
@@ -819,9 +832,14 @@ def ensure_instance(ec2, plan, check_mode):
     return True, result
 
 
-def wait_applied(ec2, results, desired, timeout, timing=None):
-    """Wait until every changed instance shows the desired options (and State applied when it runs);
-    fills each result's ``after`` from what EC2 then says."""
+def wait_applied(ec2, results, sent, timeout, timing=None):
+    """Wait while EC2 applies the options ``sent`` ({instance id: what its call sent}) to every
+    changed instance; fills each result's ``after`` from what EC2 then says.
+
+    Only ``State: pending`` is waited out (EC2 is still applying). Once the state is ``applied``
+    (or not given) and the read-back disagrees with what was sent, waiting cannot help: the
+    endpoint did not apply it (a plain moto_server drops an omitted option; an API that ignored a
+    field), and this fails at once, naming the option, what was sent and what is reported."""
     pending = dict((r["instance_id"], r) for r in results if r["changed"])
     if not pending:
         return
@@ -833,10 +851,15 @@ def wait_applied(ec2, results, desired, timeout, timing=None):
             if instance is None:
                 continue
             options = instance.get("MetadataOptions") or {}
-            applied = not changes_needed(_options_of(options), desired) and (
-                state_of(instance) != "running" or options.get("State") in (None, "applied"))
-            if applied or state_of(instance) in GONE_STATES:
+            if state_of(instance) in GONE_STATES:
                 pending.pop(instance_id)["after"] = snake_options(_options_of(options))
+                continue
+            disagree = changes_needed(_options_of(options), sent.get(instance_id) or {})
+            if options.get("State") == "pending" and (disagree or state_of(instance) == "running"):
+                continue
+            if disagree:
+                raise _not_applied(instance_id, disagree, options)
+            pending.pop(instance_id)["after"] = snake_options(_options_of(options))
         return pending
 
     def timed_out(_pending):
@@ -846,6 +869,18 @@ def wait_applied(ec2, results, desired, timeout, timing=None):
             param="wait_timeout", pending_instances=sorted(pending))
 
     poll(read, lambda still: not still, timeout, timing or Timing(max_poll_interval=15.0), timed_out)
+
+
+def _not_applied(instance_id, disagree, options):
+    names = dict((member, option) for option, member in OPTIONS)
+    parts = ["{0} was sent as {1!r} and is reported as {2!r}".format(names.get(member, member), value,
+                                                                   options.get(member))
+             for member, value in sorted(disagree.items())]
+    return KeylessError(
+        "instance {0}: the endpoint reports its metadata options {1} but not as they were sent: {2}. Waiting "
+        "cannot help; check what answers for EC2 (a plain moto_server drops options a call leaves out; real EC2 "
+        "keeps them).".format(instance_id, "applied" if options.get("State") else "settled", "; ".join(parts)),
+        instance_id=instance_id, not_applied=sorted(names.get(member, member) for member in disagree))
 
 
 # ---- evidence before enforcement: the instances' IMDSv1 calls ------------------------------------
@@ -998,7 +1033,8 @@ def manage_metadata_options(ec2, params, check_mode, timing=None, autoscaling=No
         instance_results.append(instance_result)
     if plan_input["wait"] and not check_mode:
         with watch.phase("wait"):
-            wait_applied(ec2, instance_results, desired, plan_input["wait_timeout"], timing)
+            wait_applied(ec2, instance_results, dict((plan["instance_id"], plan["changes"]) for plan in instance_plans),
+                         plan_input["wait_timeout"], timing)
     for instance_result in instance_results:
         if instance_result["changed"]:
             diff.append(diff_entry("instance {0} metadata options".format(instance_result["instance_id"]),

@@ -18,11 +18,14 @@ description:
     and of the account-level defaults of the region, and changes only what differs.
   - Instance credentials from an instance profile are served by the metadata service. With IMDSv1 it answers any
     request that reaches it, the path of SSRF credential theft; O(http_tokens=required) (IMDSv2 only) closes it.
-  - Instances get C(ModifyInstanceMetadataOptions) with the options that differ, and always C(HttpTokens) (the value
-    asked for, else the instance's current one). The API reference documents a default for an omitted C(HttpTokens),
-    which can be V(optional), so a call that changed only the hop limit could turn IMDSv1 back on; no call of this
-    module leaves it out. The same holds for launch template versions and the account defaults. With O(wait=true)
-    the module waits until EC2 reports the options applied.
+  - An instance whose options differ from the task's gets C(ModifyInstanceMetadataOptions) with every option the task
+    names (resending an unchanged one is harmless), and always C(HttpTokens) (the value asked for, else the
+    instance's current one). The API reference documents a default for an omitted C(HttpTokens), which can be
+    V(optional), so a call that changed only the hop limit could turn IMDSv1 back on; no call of this module leaves
+    it out. The same holds for launch template versions and the account defaults. With O(wait=true) the module waits
+    while EC2 reports the options C(pending); once it reports them C(applied) but not as sent (an endpoint that
+    dropped a field, as a plain C(moto_server) drops an omitted C(HttpEndpoint)), it fails at once naming the option,
+    what was sent and what is reported.
   - A launch template gets a new version created from its base version (C(SourceVersion)) that changes only
     C(MetadataOptions), and with O(set_default_version=true) that version becomes the default. When the base version
     already has the options, or the latest version is already exactly the base with the new options, nothing is
@@ -221,6 +224,8 @@ options:
       - Wait until EC2 reports the changed instances' new options as C(applied) (running instances answer
         C(pending) first). A stopped instance takes its new options when it starts; the module waits only until EC2
         shows them.
+      - Only C(pending) is waited out. Options reported C(applied) but not as sent fail at once (waiting cannot
+        help), naming the instance, the option, what was sent and what is reported.
     type: bool
     default: true
   wait_timeout:

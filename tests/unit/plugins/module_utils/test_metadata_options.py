@@ -295,7 +295,7 @@ def test_scan_user_data_tolerates_rubbish():
 # ---- instances ----------------------------------------------------------------------------------
 
 
-def test_instances_get_only_the_options_that_differ_and_the_module_waits_for_applied(ec2):
+def test_instances_that_differ_get_the_named_options_and_the_module_waits_for_applied(ec2):
     a, b = "i-0123456789abcdef0", "i-0fedcba9876543210"
     ec2.stubber.add_response("describe_instances", reservations(
         instance(a, HttpPutResponseHopLimit=3), instance(b, HttpTokens="required", HttpPutResponseHopLimit=2)),
@@ -394,6 +394,38 @@ def test_a_hop_limit_change_names_http_tokens_too(ec2):
     assert result["instances"][0]["after"]["http_tokens"] == "required"
 
 
+def test_every_named_option_is_sent_when_one_differs(ec2):
+    """The task's options are the user's declaration: an endpoint that drops an omitted field (a
+    plain moto_server drops HttpEndpoint) still gets it; an instance that holds them all gets no call."""
+    a, b = "i-0000000000000000a", "i-0000000000000000b"
+    ec2.stubber.add_response("describe_instances", reservations(instance(a), instance(b, HttpTokens="required")))
+    ec2.stubber.add_response("modify_instance_metadata_options", {"InstanceId": a},
+                             {"InstanceId": a, "HttpTokens": "required", "HttpEndpoint": "enabled"})
+    result = mo.manage_metadata_options(ec2, params(instance_ids=[a, b], http_endpoint="enabled", wait=False), False)
+    assert [(r["instance_id"], r["changed"]) for r in result["instances"]] == [(a, True), (b, False)]
+
+
+def test_a_read_back_that_disagrees_once_applied_fails_at_once_naming_the_option(ec2):
+    a = "i-0000000000000000a"
+    ec2.stubber.add_response("describe_instances", reservations(instance(a)))
+    ec2.stubber.add_response("modify_instance_metadata_options", {"InstanceId": a},
+                             {"InstanceId": a, "HttpTokens": "required", "HttpEndpoint": "enabled"})
+    # Still applying: waited out, even while it disagrees.
+    ec2.stubber.add_response("describe_instances", reservations(instance(a, State="pending")))
+    # Applied, but HttpEndpoint dropped: no waiting can help.
+    dropped = instance(a, HttpTokens="required")
+    del dropped["MetadataOptions"]["HttpEndpoint"]
+    ec2.stubber.add_response("describe_instances", reservations(dropped))
+    slept = []
+    with pytest.raises(KeylessError) as error:
+        mo.manage_metadata_options(ec2, params(instance_ids=[a], http_endpoint="enabled", wait_timeout=300), False,
+                                   timing=Timing(sleep=slept.append))
+    assert len(slept) == 1
+    assert "http_endpoint was sent as 'enabled' and is reported as None" in error.value.message
+    assert a in error.value.message and "Waiting cannot help" in error.value.message
+    assert error.value.details["not_applied"] == ["http_endpoint"]
+
+
 def test_unknown_or_terminated_instances_fail_before_any_change(ec2):
     a, b = "i-0000000000000000a", "i-0000000000000000b"
     ec2.stubber.add_response("describe_instances", reservations(instance(a)))
@@ -423,10 +455,11 @@ def test_wait_gives_up_after_the_timeout(ec2):
 # ---- account defaults ---------------------------------------------------------------------------
 
 
-def test_account_defaults_change_only_what_differs(ec2):
+def test_account_defaults_get_every_named_option_once_one_differs(ec2):
     ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {
         "HttpTokens": "optional", "HttpPutResponseHopLimit": 2, "ManagedBy": "account"}}, {})
-    ec2.stubber.add_response("modify_instance_metadata_defaults", {"Return": True}, {"HttpTokens": "required"})
+    ec2.stubber.add_response("modify_instance_metadata_defaults", {"Return": True},
+                             {"HttpTokens": "required", "HttpPutResponseHopLimit": 2})
     ec2.stubber.add_response("get_instance_metadata_defaults", {"AccountLevel": {
         "HttpTokens": "required", "HttpPutResponseHopLimit": 2, "ManagedBy": "account"}}, {})
     result = mo.manage_metadata_options(ec2, params(account_defaults=True, http_put_response_hop_limit=2,
