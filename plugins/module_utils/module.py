@@ -42,6 +42,12 @@ class KeylessModule(AnsibleAWSModule):
         self.call_stats = CallStats()
         self._clients = {}
 
+    def warn(self, warning):  # pylint: disable=arguments-differ
+        """Warn through Ansible's own module warning. AnsibleAWSModule (amazon.aws 10) keeps its
+        warnings and hands them to exit_json as ``warnings=``, which ansible-core 2.19 deprecates
+        (removed in 2.23); ansible-core returns warnings by itself."""
+        self._module.warn(warning)
+
     def retrying_client(self, service, **config):
         """One client per service per run, every call through the shared retry policy and, for
         the services AWS throttles by published buckets, the run's pacer (pacing.py;

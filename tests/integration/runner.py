@@ -38,18 +38,44 @@ def run_playbook(sandbox, playbook, *args, name=None, extra_env=None, timeout=90
         ANSIBLE_HOME=os.path.join(ROOT, ".build", "ansible-home"),
         PYTHONPATH=os.path.join(ROOT, "tests"),
     )
+    log_name = name or os.path.basename(os.path.dirname(playbook))
+    deprecations = watch_deprecations(env, log_name)
     env.update(extra_env or {})
     command = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
                "-e", "ansible_python_interpreter=" + sys.executable, playbook] + list(args)
     completed = subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                timeout=timeout, check=False)
     output = completed.stdout.decode("utf-8", "replace")
-    os.makedirs(OUTPUT, exist_ok=True)
-    log_name = name or os.path.basename(os.path.dirname(playbook))
     log_path = os.path.join(OUTPUT, log_name + ".log")
     with open(log_path, "w") as handle:
         handle.write(output)
+    check_deprecations(deprecations, log_path)
     return PlaybookRun(command, completed.returncode, output, log_path)
+
+
+def watch_deprecations(env, log_name):
+    """Sets ``env`` up for the test callback that records every deprecation a keyless.aws
+    module's result carries (callback_plugins/keyless_deprecations.py); returns its file."""
+    os.makedirs(OUTPUT, exist_ok=True)
+    path = os.path.join(OUTPUT, log_name + ".deprecations.jsonl")
+    if os.path.exists(path):
+        os.unlink(path)
+    plugins = os.path.join(ROOT, "tests", "integration", "callback_plugins")
+    env["ANSIBLE_CALLBACK_PLUGINS"] = os.pathsep.join(filter(None, [plugins, env.get("ANSIBLE_CALLBACK_PLUGINS")]))
+    env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join(filter(None, ["keyless_deprecations",
+                                                               env.get("ANSIBLE_CALLBACKS_ENABLED")]))
+    env["KEYLESS_DEPRECATIONS_FILE"] = path
+    return path
+
+
+def check_deprecations(path, log_path):
+    """Fails the test when our own code triggered an ansible-core deprecation: it would break on the
+    core version that removes the feature."""
+    if os.path.exists(path):
+        with open(path) as handle:
+            found = [json.loads(line) for line in handle if line.strip()]
+        assert not found, "keyless.aws modules triggered deprecations (log {0}):\n{1}".format(
+            log_path, "\n".join("{action} ({task}): {msg}".format(**entry) for entry in found))
 
 
 def run_written(sandbox, tmp_path, text, name, variables, *args):
