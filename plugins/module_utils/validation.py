@@ -30,7 +30,7 @@ _TEMPLATE_ID = re.compile(r"^lt-[0-9a-f]{17}$")
 _TEMPLATE_NAME = re.compile(r"^[a-zA-Z0-9().\-/_]{3,128}$")
 _TEMPLATE_VERSION = re.compile(r"^(\$Latest|\$Default|[1-9][0-9]*)$")
 
-NAME_LIMITS = {"instance profile": 128, "role": 64}
+NAME_LIMITS = {"instance profile": 128, "role": 64, "user": 64}
 
 
 def check_iam_name(value, param, kind):

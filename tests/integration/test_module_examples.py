@@ -51,6 +51,7 @@ ID_MAP = {
     },
     "imds_credentials": {},
     "credential_sources_info": {},
+    "static_keys_info": {},
     "ec2_launch_template_profile": {
         "lt-0123456789abcdef0": "batch_template",
     },
