@@ -16,7 +16,7 @@ import pytest
 from reliability_support import run_with_vars
 from runner import ROOT
 
-PLAYBOOK = os.path.join(ROOT, "tests", "integration", "playbooks", "credential_sources", "main.yml")
+PLAYBOOK = os.path.join(ROOT, "tests", "integration", "playbooks", "credential_sources", "credential_sources.yml")
 KEYS = {"file": "AKIAZXCVBNMLKJHGFD3B", "service": "AKIAQWERTYUIOPASDF2A", "user_data": "AKIAPOIUYTREWQLKJH4C",
         "process": "AKIAMNBVCXZLKJHGFD5D"}
 SECRETS = {name: "keylessHostSecretDoNotPrint{0:0>13}".format(name) for name in KEYS}

@@ -16,7 +16,7 @@ from runner import ROOT
 from runner import check_deprecations
 from runner import run_playbook
 
-PLAYBOOK = os.path.join(ROOT, "tests", "integration", "playbooks", "deprecations", "main.yml")
+PLAYBOOK = os.path.join(ROOT, "tests", "integration", "playbooks", "deprecations", "deprecations.yml")
 WARNING = "http_protocol_ipv6 is not an account-level default setting"
 
 

@@ -22,7 +22,7 @@ from runner import BIN
 from runner import ROOT
 from sandbox import Sandbox
 
-PLAYBOOK = os.path.join(ROOT, "tests", "integration", "playbooks", "plain_moto", "main.yml")
+PLAYBOOK = os.path.join(ROOT, "tests", "integration", "playbooks", "plain_moto", "plain_moto.yml")
 
 
 class PlainMoto:
