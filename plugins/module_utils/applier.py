@@ -38,7 +38,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.common import retrying
 from ansible_collections.keyless.aws.plugins.module_utils.instances import ACTIVE_ASSOCIATION_STATES
 from ansible_collections.keyless.aws.plugins.module_utils.instances import current_association
 from ansible_collections.keyless.aws.plugins.module_utils.instances import describe_associations
-from ansible_collections.keyless.aws.plugins.module_utils.instances import describe_instances
+from ansible_collections.keyless.aws.plugins.module_utils.instances import instances_by_id
 from ansible_collections.keyless.aws.plugins.module_utils.instances import state_of
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import get_profile
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import profile_name_of
@@ -144,8 +144,7 @@ class Applier:
         again = plan([instance_id], {instance_id: fresh}, "present", self.profile["Arn"])[0]
         if again["action"] == REPLACED:
             # How to swap depends on the instance's state now (it may have been stopped meanwhile).
-            instance = describe_instances(self.ec2, [{"Name": "instance-id", "Values": [instance_id]}],
-                                          "instance_ids").get(instance_id)
+            instance = instances_by_id(self.ec2, [instance_id]).get(instance_id)
             again = plan([instance_id], {instance_id: fresh}, "present", self.profile["Arn"],
                          instance_states={instance_id: state_of(instance) or step["instance_state"]})[0]
         return again, fresh

@@ -42,9 +42,11 @@ METHODS = (
 # The methods that answer with a key kept on the host (a secret anyone who reads it can use elsewhere).
 STATIC_METHODS = ("env", "shared-credentials-file", "config-file", "ec2-credentials-file", "boto-config")
 
-# An access key id: AKIA (a user's long-term key) or ASIA (temporary, from STS), then 16 characters
-# of base32. Not glued to other capitals or digits, so a longer token is not taken for a key.
-KEY_ID = re.compile(r"(?<![A-Z0-9])((?:AKIA|ASIA)[A-Z2-7]{16})(?![A-Z0-9])")
+# An access key id: AKIA (a user's long-term key) or ASIA (temporary, from STS), then 16 capitals or
+# digits (AWS's are base32, A-Z and 2-7; a made-up one with 0, 1, 8 or 9 is found too: the stricter
+# reading for a scanner). Not glued to other capitals or digits, so a longer token is not taken for
+# a key. The one pattern of the collection: user data (user_data.py) and hosts (host_keys.py).
+KEY_ID = re.compile(r"(?<![A-Z0-9])((?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Z0-9])")
 _FINGERPRINT_SALT = b"keyless.aws access key fingerprint v1\n"
 
 
@@ -228,139 +230,189 @@ def _value(profile, name):
     return entry[0] if entry else None
 
 
+class _Chain:
+    """What one program's chain reads: its environment, its profile (``AWS_DEFAULT_PROFILE``, else
+    ``AWS_PROFILE``, else ``default``) and the config and credentials files, as its user sees them."""
+
+    def __init__(self, env, home, files, uid, gids):
+        self.env, self.home, self.files, self.uid, self.gids = dict(env or {}), home, files, uid, gids
+        self.named = self.env.get("AWS_DEFAULT_PROFILE") or self.env.get("AWS_PROFILE") or None
+        self.variable = "AWS_DEFAULT_PROFILE" if self.env.get("AWS_DEFAULT_PROFILE") else "AWS_PROFILE"
+        self.profile_name = self.named or "default"
+        self.config_path = _expand(self.env.get("AWS_CONFIG_FILE") or "~/.aws/config", home)
+        self.credentials_path = _expand(self.env.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials", home)
+        self.config = _config_profiles(self.read(self.config_path))
+        self.credentials = _ini(self.read(self.credentials_path))
+        # botocore's full_config: the config file's profiles, with the credentials file's on top.
+        self.merged = dict((name, dict(values)) for name, values in self.config.items())
+        for name, values in self.credentials.items():
+            self.merged.setdefault(name, {}).update(values)
+        self.profile = self.merged.get(self.profile_name, {})
+
+    def read(self, path):
+        return self.files.read(path, self.uid, self.gids)
+
+    def where(self, name):
+        """The file and line of a setting of the profile (the credentials file's wins)."""
+        for path, sections in ((self.credentials_path, self.credentials), (self.config_path, self.config)):
+            if name in sections.get(self.profile_name, {}):
+                return {"file": path, "line": sections[self.profile_name][name][1], "profile": self.profile_name}
+        return {"profile": self.profile_name}
+
+
+# Each provider: (method, evidence, key, error) when it answers (or raises), else None.
+
+def _missing_profile(chain):
+    # botocore reads the named profile's settings before any provider (session.get_scoped_config in
+    # create_credential_resolver): a profile no file holds raises, even with keys in the environment.
+    if chain.named and chain.named not in chain.merged:
+        return ("none", {"variable": chain.variable}, None,
+                "{0}={1} names a profile that neither {2} nor {3} holds: botocore raises ProfileNotFound "
+                "before it looks for credentials".format(chain.variable, chain.named, chain.config_path,
+                                                         chain.credentials_path))
+    return None
+
+
+def _env(chain):
+    if not chain.env.get("AWS_ACCESS_KEY_ID"):
+        return None
+    error = None if chain.env.get("AWS_SECRET_ACCESS_KEY") else (
+        "AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY: botocore raises PartialCredentialsError and the "
+        "program gets no credentials at all")
+    return "env", {"variable": "AWS_ACCESS_KEY_ID"}, _key_of(chain.env["AWS_ACCESS_KEY_ID"]), error
+
+
+def _assume_role(chain):
+    profile = chain.profile
+    if "role_arn" not in profile or "web_identity_token_file" in profile:
+        return None
+    source = _value(profile, "source_profile")
+    source_values = chain.merged.get(source, {}) if source else {}
+    key = _key_of(source_values["aws_access_key_id"][0]) if "aws_access_key_id" in source_values else None
+    evidence = chain.where("role_arn")
+    evidence.update(role_arn=_value(profile, "role_arn"), source_profile=source,
+                    credential_source=_value(profile, "credential_source"))
+    error = None
+    if not source and not _value(profile, "credential_source"):
+        error = "profile {0} has role_arn but neither source_profile nor credential_source: botocore raises " \
+                "PartialCredentialsError".format(chain.profile_name)
+    return "assume-role", evidence, key, error
+
+
+def _web_identity(chain):
+    if "web_identity_token_file" in chain.profile and "role_arn" in chain.profile:
+        return "assume-role-with-web-identity", chain.where("web_identity_token_file"), None, None
+    if chain.env.get("AWS_WEB_IDENTITY_TOKEN_FILE") and chain.env.get("AWS_ROLE_ARN"):
+        return "assume-role-with-web-identity", {"variable": "AWS_WEB_IDENTITY_TOKEN_FILE"}, None, None
+    return None
+
+
+def _profile_setting(method, names):
+    """A provider that answers when the profile holds one of ``names`` (sso, login, a process)."""
+    def provider(chain):
+        for name in names:
+            if name in chain.profile:
+                return method, chain.where(name), None, None
+        return None
+    return provider
+
+
+def _shared_credentials(chain):
+    section = chain.credentials.get(chain.profile_name, {})
+    if "aws_access_key_id" not in section:
+        return None
+    evidence = {"file": chain.credentials_path, "line": section["aws_access_key_id"][1], "profile": chain.profile_name}
+    error = None if section.get("aws_secret_access_key", ("",))[0] else (
+        "{0} [{1}] has aws_access_key_id without aws_secret_access_key: botocore raises "
+        "PartialCredentialsError".format(chain.credentials_path, chain.profile_name))
+    return "shared-credentials-file", evidence, _key_of(section["aws_access_key_id"][0]), error
+
+
+def _config_file(chain):
+    section = chain.config.get(chain.profile_name, {})
+    if "aws_access_key_id" not in section:
+        return None
+    evidence = {"file": chain.config_path, "line": section["aws_access_key_id"][1], "profile": chain.profile_name}
+    return "config-file", evidence, _key_of(section["aws_access_key_id"][0]), None
+
+
+def _ec2_credentials_file(chain):
+    if "AWS_CREDENTIAL_FILE" not in chain.env:
+        return None
+    path = _expand(chain.env["AWS_CREDENTIAL_FILE"], chain.home)
+    text = chain.read(path)
+    if text is None:
+        return ("ec2-credentials-file", {"variable": "AWS_CREDENTIAL_FILE", "file": path}, None,
+                "AWS_CREDENTIAL_FILE names {0}, which this program cannot read: botocore raises "
+                "ConfigNotFound".format(path))
+    for number, line in enumerate(text.splitlines(), 1):
+        name, _sep, value = line.partition("=")
+        if name.strip() == "AWSAccessKeyId":
+            return ("ec2-credentials-file", {"variable": "AWS_CREDENTIAL_FILE", "file": path, "line": number},
+                    _key_of(value), None)
+    return None
+
+
+def _boto_config(chain):
+    places = [chain.env["BOTO_CONFIG"]] if "BOTO_CONFIG" in chain.env else ["/etc/boto.cfg", "~/.boto"]
+    for place in places:
+        path = _expand(place, chain.home)
+        section = _ini(chain.read(path)).get("Credentials", {})
+        if "aws_access_key_id" in section:
+            return ("boto-config", {"file": path, "line": section["aws_access_key_id"][1]},
+                    _key_of(section["aws_access_key_id"][0]), None)
+    return None
+
+
+def _container_role(chain):
+    for name in ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        if chain.env.get(name):
+            return "container-role", {"variable": name}, None, None
+    return None
+
+
+def _iam_role(chain):
+    if chain.env.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
+        return ("none", {"variable": "AWS_EC2_METADATA_DISABLED"}, None,
+                "AWS_EC2_METADATA_DISABLED=true turns the instance role off and nothing else answers: "
+                "botocore finds no credentials")
+    return "iam-role", {"endpoint": "instance metadata service"}, None, None
+
+
+# botocore's order (METHODS), with the named-profile check it makes before any of them.
+_PROVIDERS = (
+    ("profile", _missing_profile),
+    ("env", _env),
+    ("assume-role", _assume_role),
+    ("assume-role-with-web-identity", _web_identity),
+    ("sso", _profile_setting("sso", ("sso_session", "sso_start_url"))),
+    ("shared-credentials-file", _shared_credentials),
+    ("login", _profile_setting("login", ("login_session",))),
+    ("custom-process", _profile_setting("custom-process", ("credential_process",))),
+    ("config-file", _config_file),
+    ("ec2-credentials-file", _ec2_credentials_file),
+    ("boto-config", _boto_config),
+    ("container-role", _container_role),
+    ("iam-role", _iam_role),
+)
+
+
 def resolve(env, home, files, uid=None, gids=()):
     """Walk botocore's chain for a program with environment ``env`` whose user's home is ``home``.
 
-    Returns a ``Verdict``: ``method`` (one of METHODS, or ``none`` where IMDS is turned off and
-    nothing answers), ``evidence`` (the variable, or the file and line), ``key`` (described, where
-    the method takes a key), ``error`` (where botocore would raise instead of going on) and
-    ``checked`` (the methods walked before it)."""
-    env = dict(env or {})
+    Returns a ``Verdict``: ``method`` (one of METHODS, or ``none`` where botocore finds nothing or
+    refuses before it looks), ``evidence`` (the variable, or the file and line), ``key`` (described,
+    where the method takes a key), ``error`` (where botocore would raise instead of going on) and
+    ``checked`` (the methods walked before the one taken)."""
+    chain = _Chain(env, home, files, uid, gids)
     checked = []
-
-    def found(method, evidence=None, key=None, error=None):
-        return Verdict(method, evidence, key, error, checked)
-
-    named = env.get("AWS_DEFAULT_PROFILE") or env.get("AWS_PROFILE") or None
-    variable = "AWS_DEFAULT_PROFILE" if env.get("AWS_DEFAULT_PROFILE") else "AWS_PROFILE"
-    profile_name = named or "default"
-    config_path = _expand(env.get("AWS_CONFIG_FILE") or "~/.aws/config", home)
-    credentials_path = _expand(env.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials", home)
-    config = _config_profiles(files.read(config_path, uid, gids))
-    credentials = _ini(files.read(credentials_path, uid, gids))
-    # botocore's full_config: the config file's profiles, with the credentials file's on top.
-    merged = dict((name, dict(values)) for name, values in config.items())
-    for name, values in credentials.items():
-        merged.setdefault(name, {}).update(values)
-    profile = merged.get(profile_name, {})
-
-    def where(name):
-        """The file and line of a setting of the profile (the credentials file's wins)."""
-        if name in credentials.get(profile_name, {}):
-            return {"file": credentials_path, "line": credentials[profile_name][name][1], "profile": profile_name}
-        if name in config.get(profile_name, {}):
-            return {"file": config_path, "line": config[profile_name][name][1], "profile": profile_name}
-        return {"profile": profile_name}
-
-    checked.append("env")
-    if env.get("AWS_ACCESS_KEY_ID"):
-        evidence = {"variable": "AWS_ACCESS_KEY_ID"}
-        if not env.get("AWS_SECRET_ACCESS_KEY"):
-            return found("env", evidence, _key_of(env["AWS_ACCESS_KEY_ID"]),
-                         "AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY: botocore raises "
-                         "PartialCredentialsError and the program gets no credentials at all")
-        return found("env", evidence, _key_of(env["AWS_ACCESS_KEY_ID"]))
-
-    if named and named not in merged:
-        return found("env", {"variable": variable}, None,
-                     "{0}={1} names a profile that neither {2} nor {3} holds: botocore raises "
-                     "ProfileNotFound".format(variable, named, config_path, credentials_path))
-
-    checked.append("assume-role")
-    if "role_arn" in profile and "web_identity_token_file" not in profile:
-        source = _value(profile, "source_profile")
-        key = None
-        if source:
-            source_values = merged.get(source, {})
-            if "aws_access_key_id" in source_values:
-                key = _key_of(source_values["aws_access_key_id"][0])
-        evidence = where("role_arn")
-        evidence.update(role_arn=_value(profile, "role_arn"), source_profile=source,
-                        credential_source=_value(profile, "credential_source"))
-        error = None
-        if not source and not _value(profile, "credential_source"):
-            error = "profile {0} has role_arn but neither source_profile nor credential_source: botocore " \
-                    "raises InvalidConfigError".format(profile_name)
-        return found("assume-role", evidence, key, error)
-
-    checked.append("assume-role-with-web-identity")
-    if "web_identity_token_file" in profile and "role_arn" in profile:
-        return found("assume-role-with-web-identity", where("web_identity_token_file"))
-    if env.get("AWS_WEB_IDENTITY_TOKEN_FILE") and env.get("AWS_ROLE_ARN"):
-        return found("assume-role-with-web-identity", {"variable": "AWS_WEB_IDENTITY_TOKEN_FILE"})
-
-    checked.append("sso")
-    for name in ("sso_session", "sso_start_url"):
-        if name in profile:
-            return found("sso", where(name))
-
-    checked.append("shared-credentials-file")
-    section = credentials.get(profile_name, {})
-    if "aws_access_key_id" in section:
-        evidence = {"file": credentials_path, "line": section["aws_access_key_id"][1], "profile": profile_name}
-        error = None if section.get("aws_secret_access_key", ("",))[0] else (
-            "{0} [{1}] has aws_access_key_id without aws_secret_access_key: botocore raises "
-            "PartialCredentialsError".format(credentials_path, profile_name))
-        return found("shared-credentials-file", evidence, _key_of(section["aws_access_key_id"][0]), error)
-
-    checked.append("login")
-    if "login_session" in profile:
-        return found("login", where("login_session"))
-
-    checked.append("custom-process")
-    if "credential_process" in profile:
-        return found("custom-process", where("credential_process"))
-
-    checked.append("config-file")
-    section = config.get(profile_name, {})
-    if "aws_access_key_id" in section:
-        evidence = {"file": config_path, "line": section["aws_access_key_id"][1], "profile": profile_name}
-        return found("config-file", evidence, _key_of(section["aws_access_key_id"][0]))
-
-    checked.append("ec2-credentials-file")
-    if "AWS_CREDENTIAL_FILE" in env:
-        path = _expand(env["AWS_CREDENTIAL_FILE"], home)
-        text = files.read(path, uid, gids)
-        if text is None:
-            return found("ec2-credentials-file", {"variable": "AWS_CREDENTIAL_FILE", "file": path}, None,
-                         "AWS_CREDENTIAL_FILE names {0}, which this program cannot read: botocore raises "
-                         "ConfigNotFound".format(path))
-        for number, line in enumerate(text.splitlines(), 1):
-            name, _sep, value = line.partition("=")
-            if name.strip() == "AWSAccessKeyId":
-                return found("ec2-credentials-file", {"variable": "AWS_CREDENTIAL_FILE", "file": path, "line": number},
-                             _key_of(value))
-
-    checked.append("boto-config")
-    places = [env["BOTO_CONFIG"]] if "BOTO_CONFIG" in env else ["/etc/boto.cfg", "~/.boto"]
-    for place in places:
-        path = _expand(place, home)
-        section = _ini(files.read(path, uid, gids)).get("Credentials", {})
-        if "aws_access_key_id" in section:
-            return found("boto-config", {"file": path, "line": section["aws_access_key_id"][1]},
-                         _key_of(section["aws_access_key_id"][0]))
-
-    checked.append("container-role")
-    for name in ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
-        if env.get(name):
-            return found("container-role", {"variable": name})
-
-    checked.append("iam-role")
-    if env.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
-        return found("none", {"variable": "AWS_EC2_METADATA_DISABLED"}, None,
-                     "AWS_EC2_METADATA_DISABLED=true turns the instance role off and nothing else answers: "
-                     "botocore finds no credentials")
-    return found("iam-role", {"endpoint": "instance metadata service"})
+    for name, provider in _PROVIDERS:
+        answer = provider(chain)
+        if answer is not None:
+            return Verdict(*answer, checked=checked)
+        if name in METHODS:
+            checked.append(name)
+    raise AssertionError("the instance-role provider always answers")
 
 
 def amazon_aws_keys(env):

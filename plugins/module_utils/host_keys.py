@@ -281,12 +281,68 @@ def _program(book, verdict, **fields):
     return entry
 
 
+def _services(files, users, book):
+    """The systemd services that set AWS variables (or hold a key id), each judged as it starts."""
+    results, seen_units = [], set()
+    for folder in UNIT_FOLDERS:
+        for name in files.listdir(folder):
+            if not name.endswith(".service") or name in seen_units:
+                continue
+            env, places, unit_user, read = unit_settings(files, folder, name)
+            texts = [files.read(path) or "" for path in read]
+            if not any(_AWS_SETTING.search(text) or KEY_ID.search(text) for text in texts):
+                continue
+            seen_units.add(name)
+            user = next((u for u in users if u["name"] == (unit_user or "root")), None)
+            verdict = resolve(env, user["home"] if user else "/root", files,
+                              user["uid"] if user else None, user["gids"] if user else ())
+            evidence = verdict["evidence"]
+            if evidence.get("variable") in places:
+                evidence.update(places[evidence["variable"]])
+            results.append(_program(book, verdict, unit=name, user=unit_user or "root"))
+    return results
+
+
+def _programs(files, proc, pids, users, book):
+    """Every running process (but this run's own), judged with its own environment and, in a
+    container, the container's files: (results, pids whose environment could not be read)."""
+    by_uid = dict((user["uid"], user) for user in users)
+    results, unreadable = [], []
+    skip = _ancestors(proc)
+    for pid in _process_ids(proc, pids):
+        if pid in skip:
+            continue
+        info = _process(proc, pid)
+        if info is None:
+            continue
+        if info.get("unreadable"):
+            unreadable.append(pid)
+            continue
+        own_files = files if info["root"] == "/" else HostFiles(os.path.join(proc, str(pid), "root"))
+        user = by_uid.get(info["uid"]) if own_files is files else None
+        home = info["env"].get("HOME") or (user["home"] if user else "/root")
+        verdict = resolve(info["env"], home, own_files, info["uid"], info["gids"] or ())
+        book.add_env(info["env"], {"pid": pid, "command": info["command"]})
+        if own_files is not files:
+            for path, text in sorted(own_files.texts.items()):
+                book.add_text(text, {"file": path, "container": info["container"]})
+        entry = _program(book, verdict, pid=pid, command=info["command"], user=user["name"] if user else info["uid"],
+                         unit=info["unit"], container=info["container"])
+        note = sdk_note(info["executable"])
+        if note:
+            entry["sdk_note"] = note
+        ansible = amazon_aws_keys(info["env"])
+        if ansible:
+            entry["amazon_aws"] = ansible
+        results.append(entry)
+    return results, unreadable
+
+
 def scan(root="/", proc="/proc", pids=None, processes=True, units=True):
     """The host's report: programs, users, services, user data, keys, unreadable places, keyless."""
     files = HostFiles(root)
     book = _KeyBook()
     users = _users(files)
-    by_uid = dict((user["uid"], user) for user in users)
     login_env, _places = _environment_of(
         [(name, value, {"file": "/etc/environment", "line": line})
          for name, value, line in env_assignments(files.read("/etc/environment"))])
@@ -296,56 +352,8 @@ def scan(root="/", proc="/proc", pids=None, processes=True, units=True):
         verdict = resolve(login_env, user["home"], files, user["uid"], user["gids"])
         user_results.append(_program(book, verdict, user=user["name"], home=user["home"]))
 
-    service_results = []
-    if units:
-        seen_units = set()
-        for folder in UNIT_FOLDERS:
-            for name in files.listdir(folder):
-                if not name.endswith(".service") or name in seen_units:
-                    continue
-                env, places, unit_user, read = unit_settings(files, folder, name)
-                texts = [files.read(path) or "" for path in read]
-                if not any(_AWS_SETTING.search(text) or KEY_ID.search(text) for text in texts):
-                    continue
-                seen_units.add(name)
-                user = next((u for u in users if u["name"] == (unit_user or "root")), None)
-                verdict = resolve(env, user["home"] if user else "/root", files,
-                                  user["uid"] if user else None, user["gids"] if user else ())
-                evidence = verdict["evidence"]
-                if evidence.get("variable") in places:
-                    evidence.update(places[evidence["variable"]])
-                service_results.append(_program(book, verdict, unit=name, user=unit_user or "root"))
-
-    program_results, unreadable_processes = [], []
-    if processes:
-        skip = _ancestors(proc)
-        for pid in _process_ids(proc, pids):
-            if pid in skip:
-                continue
-            info = _process(proc, pid)
-            if info is None:
-                continue
-            if info.get("unreadable"):
-                unreadable_processes.append(pid)
-                continue
-            own_files = files if info["root"] == "/" else HostFiles(os.path.join(proc, str(pid), "root"))
-            user = by_uid.get(info["uid"]) if own_files is files else None
-            home = info["env"].get("HOME") or (user["home"] if user else "/root")
-            verdict = resolve(info["env"], home, own_files, info["uid"], info["gids"] or ())
-            place = {"pid": pid, "command": info["command"]}
-            book.add_env(info["env"], place)
-            if own_files is not files:
-                for path, text in sorted(own_files.texts.items()):
-                    book.add_text(text, {"file": path, "container": info["container"]})
-            entry = _program(book, verdict, pid=pid, command=info["command"], user=user["name"] if user else info["uid"],
-                             unit=info["unit"], container=info["container"])
-            note = sdk_note(info["executable"])
-            if note:
-                entry["sdk_note"] = note
-            ansible = amazon_aws_keys(info["env"])
-            if ansible:
-                entry["amazon_aws"] = ansible
-            program_results.append(entry)
+    service_results = _services(files, users, book) if units else []
+    program_results, unreadable_processes = _programs(files, proc, pids, users, book) if processes else ([], [])
 
     user_data = []
     for path, text in _read_user_data(files):

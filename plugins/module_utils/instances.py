@@ -141,6 +141,12 @@ def describe_instances(ec2, filters, param="filters"):
     return found
 
 
+def instances_by_id(ec2, instance_ids):
+    """{instance id: instance} of these ids (those EC2 still knows): the one way the collection reads
+    instances again by id (after a change, while waiting), within the filter value limit."""
+    return describe_instances(ec2, [{"Name": "instance-id", "Values": sorted(instance_ids)}], "instance_ids")
+
+
 def state_of(instance):
     return ((instance or {}).get("State") or {}).get("Name")
 
@@ -171,7 +177,7 @@ def select_instances(ec2, instance_ids=None, filters=None, region=None, allow_go
         missing = [i for i in instance_ids if i not in found]
         if missing and user_filters:
             # Tell "does not exist" from "does not match the filters" (only when something is missing).
-            exist = describe_instances(ec2, [{"Name": "instance-id", "Values": missing}], "instance_ids")
+            exist = instances_by_id(ec2, missing)
             missing = [i for i in missing if i not in exist]
         if missing:
             raise KeylessError(
@@ -219,7 +225,7 @@ def wait_for_states(ec2, instances, timeout, timing=None):
         if first[0]:  # what the caller read is the first look
             first[0] = False
         else:
-            latest.update(describe_instances(ec2, [{"Name": "instance-id", "Values": waiting}], "instance_ids"))
+            latest.update(instances_by_id(ec2, waiting))
         waiting[:] = [i for i in waiting if state_of(latest[i]) in SETTLES_TO]
         return waiting
 

@@ -219,6 +219,17 @@ options:
         left as it is. Not an account-level setting.
     type: str
     choices: ["enabled", "disabled"]
+  instance_user_data:
+    description:
+      - Also read the user data of every selected instance (C(DescribeInstanceAttribute) C(userData), one call per
+        instance, paced like every call) and report what looks like AWS keys in it, by line, in
+        RV(instance_user_data_findings), with a warning per instance. The keys are never returned; a key id is
+        described (kind, last four characters, account, fingerprint) so M(keyless.aws.static_keys_info) finds its
+        owner.
+      - Needs O(instance_ids) or O(filters). Reads only; works in check mode.
+    type: bool
+    default: false
+    version_added: 0.2.0
   wait:
     description:
       - Wait until EC2 reports the changed instances' new options as C(applied) (running instances answer
@@ -608,11 +619,34 @@ user_data_findings:
       description: The version number.
       type: int
     findings:
-      description: What was found (V(access_key_id) or V(secret_access_key)) and on which line of the decoded user data.
+      description: What was found (V(access_key_id), with the key described in C(key), or V(secret_access_key)) and on
+        which line of the decoded user data.
       type: list
       elements: dict
   sample: [{"launch_template_id": "lt-0123456789abcdef0", "launch_template_name": "web", "version": 2,
-            "findings": [{"kind": "access_key_id", "line": 4}, {"kind": "secret_access_key", "line": 5}]}]
+            "findings": [{"kind": "access_key_id", "line": 4,
+                          "key": {"kind": "long-term", "suffix": "MPLE", "account": "123456789012",
+                                  "fingerprint": "f66134f3b6918246"}},
+                         {"kind": "secret_access_key", "line": 5}]}]
+instance_user_data_findings:
+  description:
+    - With O(instance_user_data=true), the selected instances whose own user data holds what looks like AWS keys, and
+      where (as in RV(user_data_findings)); V(null) otherwise. The keys themselves are never returned.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    instance_id:
+      description: The instance's id.
+      type: str
+    findings:
+      description: What was found (V(access_key_id), with the key described in C(key), or V(secret_access_key)) and on
+        which line of the decoded user data.
+      type: list
+      elements: dict
+  sample: [{"instance_id": "i-0123456789abcdef0", "findings": [{"kind": "access_key_id", "line": 2,
+            "key": {"kind": "long-term", "suffix": "MPLE", "account": null, "fingerprint": "f66134f3b6918246"}}]}]
+  version_added: 0.2.0
 """
 
 from ansible_collections.keyless.aws.plugins.module_utils.metadata_options import manage_metadata_options
@@ -645,6 +679,7 @@ def main():
         http_put_response_hop_limit=dict(type="int"),
         instance_metadata_tags=dict(type="str", choices=["enabled", "disabled"]),
         http_protocol_ipv6=dict(type="str", choices=["enabled", "disabled"]),
+        instance_user_data=dict(type="bool", default=False),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=300),
         selection=dict(type="str", default="intersection", choices=["intersection", "union"]),

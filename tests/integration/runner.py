@@ -62,8 +62,8 @@ def watch_deprecations(env, log_name):
         os.unlink(path)
     plugins = os.path.join(ROOT, "tests", "integration", "callback_plugins")
     env["ANSIBLE_CALLBACK_PLUGINS"] = os.pathsep.join(filter(None, [plugins, env.get("ANSIBLE_CALLBACK_PLUGINS")]))
-    env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join(filter(None, ["keyless_deprecations",
-                                                               env.get("ANSIBLE_CALLBACKS_ENABLED")]))
+    enabled = [name for name in ("keyless_deprecations", env.get("ANSIBLE_CALLBACKS_ENABLED")) if name]
+    env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join(enabled)
     env["KEYLESS_DEPRECATIONS_FILE"] = path
     return path
 

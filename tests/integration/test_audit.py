@@ -16,6 +16,8 @@ import os
 from runner import ROOT, run_playbook
 from sandbox.seed import wait_until
 
+from ansible_collections.keyless.aws.plugins.module_utils.credential_chain import fingerprint
+
 AUDIT = os.path.join(ROOT, "playbooks", "audit.yml")
 TRUST_EC2 = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -23,6 +25,7 @@ TRUST_LAMBDA = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 # Shaped like AWS keys (the documentation's examples), so the user data scan finds them.
 BAKED_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+INSTANCE_KEY_ID = "AKIAQWERTYUIOPASDF2A"
 BAKED_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 READ_ONLY_PREFIXES = ("Describe", "Get", "List")
 
@@ -41,12 +44,14 @@ def _profile(sandbox, name, role=None):
     sandbox.rules.settle(name)
 
 
-def _instance(ec2, name, tokens="required", profile=None):
+def _instance(ec2, name, tokens="required", profile=None, user_data=None):
     kwargs = dict(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
                   MetadataOptions={"HttpTokens": tokens, "HttpEndpoint": "enabled"},
                   TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}])
     if profile:
         kwargs["IamInstanceProfile"] = {"Name": profile}
+    if user_data:
+        kwargs["UserData"] = user_data  # boto3 encodes it
     return ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
 
 
@@ -100,7 +105,9 @@ def seed_findings(sandbox, imds):
     """One resource per kind of finding; returns the (kind, resource) pairs the audit must report."""
     iam, ec2 = sandbox.client("iam"), sandbox.client("ec2")
     ids = seed_clean(sandbox)
-    ids["no-profile"] = _instance(ec2, "no-profile")
+    # The instance without a profile gets its access from keys in its own user data.
+    ids["no-profile"] = _instance(ec2, "no-profile", user_data="#!/bin/sh\nexport AWS_ACCESS_KEY_ID={0}\n".format(
+        INSTANCE_KEY_ID))
     ids["v1"] = _instance(ec2, "v1", tokens="optional", profile="good")
     ids["broken"] = _instance(ec2, "broken", profile="good")  # IMDSv2 required, software calls IMDSv1
     _template(ec2, "v1-lt", {"HttpTokens": "optional"})
@@ -126,6 +133,7 @@ def seed_findings(sandbox, imds):
         ("launch_template_allows_imdsv1", "v1-lt"),
         ("launch_template_allows_imdsv1", "unset-lt"),
         ("launch_template_user_data_keys", "keys-lt"),
+        ("instance_user_data_keys", ids["no-profile"]),
         ("profile_without_role", "empty"),
         ("role_does_not_trust_ec2", "lambda-only"),
         ("profile_unused", "unused"),
@@ -185,6 +193,11 @@ def test_audit_reports_each_seeded_finding_and_nothing_else(sandbox, tmp_path, i
         assert BAKED_KEY_ID not in text and BAKED_SECRET not in text
     keys = next(f for f in report["findings"] if f["kind"] == "launch_template_user_data_keys")
     assert "access key id and secret access key" in keys["detail"] and "line(s) 2, 3" in keys["detail"]
+    own = next(f for f in report["findings"] if f["kind"] == "instance_user_data_keys")
+    assert own["detail"].startswith("its user data looks like it holds access key id (line(s) 2): key ..." +
+                                    INSTANCE_KEY_ID[-4:] + " (fingerprint " + fingerprint(INSTANCE_KEY_ID) + ")")
+    for text in (run.output, markdown, json.dumps(report)):
+        assert INSTANCE_KEY_ID not in text
 
 
 def test_audit_fails_on_findings_when_asked(sandbox, tmp_path, imds):

@@ -20,6 +20,7 @@ import os
 
 import pytest
 
+from ansible_collections.keyless.aws.plugins.module_utils.credential_chain import describe_key
 from reliability_support import OUTPUT
 from reliability_support import ROOT
 from reliability_support import record_figures
@@ -83,7 +84,9 @@ def test_nothing_secret_in_vvv_output_results_or_logs(sandbox, tmp_path):
     # The planted key is reported, by version and line, and never echoed.
     findings = results["hardened"]["user_data_findings"]
     assert [(f["launch_template_name"], f["version"]) for f in findings] == [("web", 1)]
-    assert findings[0]["findings"] == [{"kind": "access_key_id", "line": 2}, {"kind": "secret_access_key", "line": 3}]
+    assert findings[0]["findings"] == [{"kind": "access_key_id", "line": 2, "key": describe_key(PLANTED_KEY_ID)},
+                                       {"kind": "secret_access_key", "line": 3}]
+    assert findings[0]["findings"][0]["key"]["suffix"] == PLANTED_KEY_ID[-4:]
     assert "user data holds what looks like" in first.output
 
     role_world = RoleWorld(sandbox)

@@ -128,13 +128,12 @@ def test_the_method_each_setup_resolves_to(tmp_path, name):
     assert SECRET not in json.dumps(verdict) and (key is None or key not in json.dumps(verdict))
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_botocore_takes_the_same_source(tmp_path, monkeypatch, name):
-    """The same host, asked of botocore: the method and the key it loads are ours."""
+def botocore_load(tmp_path, monkeypatch, env, files, network=("container-role", "iam-role")):
+    """The same host, asked of botocore itself: its resolver, without the providers that need the
+    network, loads the credentials (or raises, as it would in the program)."""
     import botocore.credentials
     import botocore.session
 
-    env, files, method, key = CASES[name]
     host(tmp_path, files)
     for variable in list(os.environ):
         if variable.startswith(("AWS_", "BOTO")):
@@ -144,11 +143,16 @@ def test_botocore_takes_the_same_source(tmp_path, monkeypatch, name):
         monkeypatch.setenv(variable, str(tmp_path) + value if value.startswith("/") else value)
     monkeypatch.setattr(botocore.credentials.BotoProvider, "DEFAULT_CONFIG_FILENAMES",
                         [str(tmp_path) + "/etc/boto.cfg", "~/.boto"])
-    session = botocore.session.Session()
-    resolver = botocore.credentials.create_credential_resolver(session)
-    for network in ("container-role", "iam-role"):
-        resolver.remove(network)
-    loaded = resolver.load_credentials()
+    resolver = botocore.credentials.create_credential_resolver(botocore.session.Session())
+    for name in network:
+        resolver.remove(name)
+    return resolver.load_credentials()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_botocore_takes_the_same_source(tmp_path, monkeypatch, name):
+    env, files, method, key = CASES[name]
+    loaded = botocore_load(tmp_path, monkeypatch, env, files)
     if method == "iam-role":
         assert loaded is None
     else:
@@ -157,18 +161,26 @@ def test_botocore_takes_the_same_source(tmp_path, monkeypatch, name):
 
 @pytest.mark.parametrize("env,files,method,error", [
     ({"AWS_ACCESS_KEY_ID": ENV_KEY}, {}, "env", "PartialCredentialsError"),
-    ({"AWS_PROFILE": "gone"}, {HOME + "/.aws/credentials": credentials("default", FILE_KEY)}, "env", "ProfileNotFound"),
+    ({"AWS_PROFILE": "gone"}, {HOME + "/.aws/credentials": credentials("default", FILE_KEY)}, "none", "ProfileNotFound"),
+    # botocore reads the named profile before any provider: keys in the environment do not help.
+    ({"AWS_PROFILE": "gone", "AWS_ACCESS_KEY_ID": ENV_KEY, "AWS_SECRET_ACCESS_KEY": SECRET}, {}, "none",
+     "ProfileNotFound"),
     ({}, {HOME + "/.aws/credentials": credentials("default", FILE_KEY, secret=None)}, "shared-credentials-file",
      "PartialCredentialsError"),
     ({"AWS_CREDENTIAL_FILE": "/nowhere"}, {}, "ec2-credentials-file", "ConfigNotFound"),
     ({"AWS_EC2_METADATA_DISABLED": "true"}, {}, "none", "no credentials"),
     ({}, {HOME + "/.aws/config": "[default]\nrole_arn = arn:aws:iam::123456789012:role/app\n"}, "assume-role",
-     "InvalidConfigError"),
+     "PartialCredentialsError"),
 ])
-def test_where_botocore_raises_instead_of_going_on(tmp_path, env, files, method, error):
-    verdict = resolve(env, HOME, host(tmp_path, files))
+def test_where_botocore_raises_instead_of_going_on(tmp_path, monkeypatch, env, files, method, error):
+    verdict = resolve(env, HOME, host(tmp_path / "ours", files))
     assert verdict["method"] == method and error in verdict["error"]
     assert not verdict["uses_instance_role"]
+    if error in ("ProfileNotFound", "PartialCredentialsError", "ConfigNotFound"):
+        import botocore.exceptions
+
+        with pytest.raises(getattr(botocore.exceptions, error)):
+            botocore_load(tmp_path / "botocore", monkeypatch, env, files)
 
 
 def test_a_file_the_programs_user_cannot_read_counts_as_absent(tmp_path):

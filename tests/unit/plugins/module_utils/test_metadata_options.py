@@ -11,9 +11,12 @@ import pytest
 from botocore.stub import ANY
 from botocore.stub import Stubber
 
+from ansible_collections.keyless.aws.plugins.module_utils import metadata_account
 from ansible_collections.keyless.aws.plugins.module_utils import metadata_options as mo
+from ansible_collections.keyless.aws.plugins.module_utils import user_data
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.common import Timing
+from ansible_collections.keyless.aws.plugins.module_utils.credential_chain import describe_key
 
 LT_ID = "lt-0123456789abcdef0"
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
@@ -267,7 +270,8 @@ def test_keys_in_user_data_are_reported_by_place_never_echoed(ec2, compress):
     result = mo.manage_metadata_options(ec2, params(launch_templates=[{"name": "web"}]), False)
     assert result["user_data_findings"] == [{
         "launch_template_id": LT_ID, "launch_template_name": "web", "version": 1,
-        "findings": [{"kind": "access_key_id", "line": 2}, {"kind": "secret_access_key", "line": 3}]}]
+        "findings": [{"kind": "access_key_id", "line": 2, "key": describe_key(FAKE_KEY_ID)},
+                     {"kind": "secret_access_key", "line": 3}]}]
     assert len(result["warnings"]) == 1 and "'web' version 1" in result["warnings"][0]
     text = json.dumps(result)
     assert FAKE_KEY_ID not in text and FAKE_SECRET not in text and "wJalr" not in text
@@ -284,12 +288,36 @@ def test_keys_in_user_data_are_reported_by_place_never_echoed(ec2, compress):
     ("the role gives credentials; no keys here", []),
 ])
 def test_scan_user_data(text, kinds):
-    assert [f["kind"] for f in mo.scan_user_data(b64(text))] == kinds
+    assert [f["kind"] for f in user_data.scan_user_data(b64(text))] == kinds
+
+
+def test_instance_user_data_is_read_per_selected_instance_and_reported_by_place(ec2):
+    a, b = "i-0000000000000000a", "i-0000000000000000b"
+    ec2.stubber.add_response("describe_instances", reservations(instance(a, HttpTokens="required"),
+                                                                instance(b, HttpTokens="required")))
+    ec2.stubber.add_response("describe_instance_attribute", {"InstanceId": a, "UserData": {"Value": b64(
+        "#!/bin/sh\nexport AWS_ACCESS_KEY_ID={0}\nexport AWS_SECRET_ACCESS_KEY={1}\n".format(FAKE_KEY_ID, FAKE_SECRET))}},
+        {"InstanceId": a, "Attribute": "userData"})
+    ec2.stubber.add_response("describe_instance_attribute", {"InstanceId": b, "UserData": {}},
+                             {"InstanceId": b, "Attribute": "userData"})
+    result = mo.manage_metadata_options(ec2, params(instance_ids=[a, b], instance_user_data=True), True)
+    assert result["instance_user_data_findings"] == [{"instance_id": a, "findings": [
+        {"kind": "access_key_id", "line": 2, "key": describe_key(FAKE_KEY_ID)},
+        {"kind": "secret_access_key", "line": 3}]}]
+    assert any(w.startswith("instance {0}: its user data holds".format(a)) for w in result["warnings"])
+    text = json.dumps(result)
+    assert FAKE_KEY_ID not in text and FAKE_SECRET not in text
+
+
+def test_instance_user_data_needs_instances():
+    with pytest.raises(KeylessError) as error:
+        mo.validated(params(account_defaults=True, instance_user_data=True))
+    assert error.value.param == "instance_user_data"
 
 
 def test_scan_user_data_tolerates_rubbish():
-    assert mo.scan_user_data("not base64 !!") == []
-    assert mo.scan_user_data(None) == []
+    assert user_data.scan_user_data("not base64 !!") == []
+    assert user_data.scan_user_data(None) == []
 
 
 # ---- instances ----------------------------------------------------------------------------------
@@ -764,7 +792,7 @@ def test_enforcement_needs_the_account_defaults_and_tokens_required():
     (None, {"HttpTokens": "optional"}, ("optional", "account default")),
 ])
 def test_effective_http_tokens(options, account, expected):
-    assert mo.effective_http_tokens(options, account) == expected
+    assert metadata_account.effective_http_tokens(options, account) == expected
 
 
 def test_every_page_of_templates_and_groups_is_read(ec2, autoscaling):
@@ -777,7 +805,7 @@ def test_every_page_of_templates_and_groups_is_read(ec2, autoscaling):
     autoscaling.stubber.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": [
         group("late", LaunchTemplate={"LaunchTemplateName": "web", "Version": "$Latest"})]},
         dict(ALL_GROUPS, NextToken="g2"))
-    report = mo.enforcement_report(ec2, autoscaling, [], {"HttpTokens": "required"})
+    report = metadata_account.enforcement_report(ec2, autoscaling, [], {"HttpTokens": "required"})
     assert [(e["version_checked"], e["referenced_as"]) for e in report["launch_templates"]] == [
         (1, ["$Default"]), (2, ["$Latest"])]
     assert [(g["name"], g["version_number"]) for g in report["auto_scaling_groups"]] == [("late", 2)]
