@@ -98,12 +98,18 @@ def _environment_of(assignments):
 
 
 def unit_settings(files, folder, name):
-    """A unit's service environment and user, from the unit file and its drop-ins, in systemd's order:
-    (env, places of each variable, user, the files read)."""
+    """A unit's service environment and user, from the unit file and its drop-ins, in systemd's order
+    (``UnsetEnvironment=`` last): (env, places of each variable, user, the files read)."""
     paths = [folder + "/" + name]
-    drop_ins = folder + "/" + name + ".d"
-    paths += [drop_ins + "/" + entry for entry in files.listdir(drop_ins) if entry.endswith(".conf")]
-    assignments, user, read = [], None, []
+    # Drop-ins come from every unit folder, sorted by file name; a name in /etc hides the same name
+    # further down (UNIT_FOLDERS is in systemd's order of precedence).
+    drop_ins = {}
+    for place in reversed(UNIT_FOLDERS):
+        for entry in files.listdir(place + "/" + name + ".d"):
+            if entry.endswith(".conf"):
+                drop_ins[entry] = place + "/" + name + ".d/" + entry
+    paths += [drop_ins[entry] for entry in sorted(drop_ins)]
+    assignments, user, read, unset = [], None, [], []
     for path in paths:
         text = files.read(path)
         if text is None:
@@ -121,6 +127,8 @@ def unit_settings(files, folder, name):
             directive = directive.strip()
             if directive == "User":
                 user = value.strip()
+            elif directive == "UnsetEnvironment":
+                unset.extend(value.split())
             elif directive == "Environment":
                 try:
                     words = shlex.split(value)
@@ -142,6 +150,13 @@ def unit_settings(files, folder, name):
                 assignments += [(key, setting, {"file": env_path, "line": line_number})
                                 for key, setting, line_number in env_assignments(env_text)]
     env, places = _environment_of(assignments)
+    # systemd.exec(5): UnsetEnvironment= is applied last, to the environment Environment= and
+    # EnvironmentFile= made; a word with "=" removes only that exact assignment.
+    for word in unset:
+        name, sep, value = word.partition("=")
+        if name in env and (not sep or env[name] == value):
+            env.pop(name)
+            places.pop(name, None)
     return env, places, user, read
 
 
