@@ -54,10 +54,12 @@ def _last_used(iam, key_id):
     return {"date": _iso(used["LastUsedDate"]), "service": used.get("ServiceName"), "region": used.get("Region")}
 
 
-def read_access_keys(iam, user_names=None, fingerprints=None):
+def read_access_keys(iam, user_names=None, fingerprints=None, with_key_ids=False):
     """Every access key of the account's users (or of ``user_names``): [{user, status, created,
     kind, suffix, account, fingerprint, last_used}], sorted by user and creation. With
-    ``fingerprints``, only the matching keys are returned and have their last use read."""
+    ``fingerprints``, only the matching keys are returned and have their last use read.
+    ``with_key_ids``: each entry also holds ``_key_id``, for the caller that must name the key to
+    IAM (key_retirement.py), which takes it out before anything is returned."""
     for name in user_names or []:
         check_iam_name(name, "user_names", "user")
     wanted = set(check_fingerprints(fingerprints)) if fingerprints is not None else None
@@ -78,6 +80,8 @@ def read_access_keys(iam, user_names=None, fingerprints=None):
                 continue
             entry.update(user=user, status=metadata.get("Status"), created=_iso(metadata.get("CreateDate")),
                          last_used=_last_used(iam, key_id))
+            if with_key_ids:
+                entry["_key_id"] = key_id
             keys.append(entry)
     return sorted(keys, key=lambda key: (key["user"], key["created"] or ""))
 

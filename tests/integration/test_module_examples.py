@@ -53,6 +53,7 @@ ID_MAP = {
     "credential_sources_info": {},
     "static_keys_info": {},
     "host_access_keys": {},
+    "static_keys": {},
     "ec2_launch_template_profile": {
         "lt-0123456789abcdef0": "batch_template",
     },
