@@ -14,6 +14,7 @@ import json
 import os
 import re
 import time
+import types
 
 from runner import BIN, OUTPUT, ROOT, run_playbook
 from sandbox.seed import launch_with
@@ -208,11 +209,20 @@ def run_module(sandbox, name, args, check_mode=False, extra_env=None):
     sleep less (``fast_retries``)."""
     from ansible.module_utils.testing import patch_module_args
 
+    try:
+        from ansible.module_utils import _internal  # ansible-core 2.19 and later
+    except ImportError:
+        _internal = types.SimpleNamespace(is_controller=False)
+
     module = importlib.import_module("ansible_collections.keyless.aws.plugins.modules." + name)
     env = dict(sandbox.env(), **(extra_env or {}))
     saved = dict((key, os.environ.get(key)) for key in env)
     os.environ.update(env)
     output = io.StringIO()
+    # ansible-core 2.19 sends a module's warnings to the controller's display, not into its result,
+    # once anything of the controller was imported in the process (another test of this pytest
+    # worker may have): run main() as the module side, where the result carries them.
+    was_controller, _internal.is_controller = _internal.is_controller, False
     try:
         with patch_module_args(dict(args, _ansible_check_mode=check_mode)), contextlib.redirect_stdout(output), \
                 fast_retries():
@@ -221,6 +231,7 @@ def run_module(sandbox, name, args, check_mode=False, extra_env=None):
             except SystemExit:
                 pass
     finally:
+        _internal.is_controller = was_controller
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
