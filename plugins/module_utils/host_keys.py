@@ -28,6 +28,7 @@ import os
 import re
 import shlex
 
+from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.credential_chain import HostFiles
 from ansible_collections.keyless.aws.plugins.module_utils.credential_chain import KEY_ID
 from ansible_collections.keyless.aws.plugins.module_utils.credential_chain import amazon_aws_keys
@@ -43,6 +44,19 @@ USER_DATA_SCRIPTS = "/var/lib/cloud/instance/scripts"
 _AWS_SETTING = re.compile(r"\b(AWS_[A-Z_]+|BOTO_CONFIG)=")
 _UNIT_OF_CGROUP = re.compile(r"/([^/]+\.service)(?:/|$)")
 _CONTAINER_OF_CGROUP = re.compile(r"(?:docker|libpod|cri-containerd|crio)-([0-9a-f]{12})[0-9a-f]*\.scope")
+
+
+def host_argument_spec():
+    """The options of the modules that judge a host below a root: where its files and processes are."""
+    return dict(root=dict(type="path", default="/"), proc=dict(type="path", default="/proc"))
+
+
+def check_host_paths(root, proc=None):
+    """The root (and, when processes are read, the process table) must be folders of this host."""
+    for name, value, live in (("root", root, "/"), ("proc", proc, "/proc")):
+        if value is not None and not os.path.isdir(value):
+            raise KeylessError("{0}: {1} is not a folder on this host; give the folder the host's files are below "
+                               "({2} on a live host).".format(name, value, live), param=name)
 
 
 def _users(files):

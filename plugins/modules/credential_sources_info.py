@@ -221,30 +221,28 @@ unreadable:
   elements: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
+from ansible_collections.keyless.aws.plugins.module_utils.host_keys import check_host_paths
+from ansible_collections.keyless.aws.plugins.module_utils.host_keys import host_argument_spec
 from ansible_collections.keyless.aws.plugins.module_utils.host_keys import scan
 from ansible_collections.keyless.aws.plugins.module_utils.host_keys import summary
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type="path", default="/"),
-            proc=dict(type="path", default="/proc"),
-            pids=dict(type="list", elements="int"),
-            processes=dict(type="bool", default=True),
-            units=dict(type="bool", default=True),
-        ),
-        supports_check_mode=True,
+    argument_spec = host_argument_spec()
+    argument_spec.update(
+        pids=dict(type="list", elements="int"),
+        processes=dict(type="bool", default=True),
+        units=dict(type="bool", default=True),
     )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    for name in ("root", "proc"):
-        if (name == "root" or params["processes"]) and not os.path.isdir(params[name]):
-            module.fail_json(msg="{0}: {1} is not a folder on this host; give the folder the host's files are "
-                                 "below ({2} on a live host)".format(name, params[name], "/" if name == "root" else "/proc"))
+    try:
+        check_host_paths(params["root"], params["proc"] if params["processes"] else None)
+    except KeylessError as error:
+        module.fail_json(msg=error.message, param=error.param)
     result = scan(root=params["root"], proc=params["proc"], pids=params["pids"], processes=params["processes"],
                   units=params["units"])
     if result["unreadable"]:

@@ -138,35 +138,30 @@ backups:
   elements: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.keyless.aws.plugins.module_utils.access_keys import check_fingerprints
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
+from ansible_collections.keyless.aws.plugins.module_utils.host_keys import check_host_paths
+from ansible_collections.keyless.aws.plugins.module_utils.host_keys import host_argument_spec
 from ansible_collections.keyless.aws.plugins.module_utils.key_removal import remove_keys
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            fingerprints=dict(type="list", elements="str", required=True, no_log=False),
-            state=dict(type="str", choices=["absent"], default="absent"),
-            root=dict(type="path", default="/"),
-            proc=dict(type="path", default="/proc"),
-            backup_dir=dict(type="path", default="/var/lib/keyless-aws/removed-keys"),
-            restart_services=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
+    argument_spec = host_argument_spec()
+    argument_spec.update(
+        fingerprints=dict(type="list", elements="str", required=True, no_log=False),
+        state=dict(type="str", choices=["absent"], default="absent"),
+        backup_dir=dict(type="path", default="/var/lib/keyless-aws/removed-keys"),
+        restart_services=dict(type="bool", default=False),
     )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     try:
         fingerprints = check_fingerprints(params["fingerprints"])
+        check_host_paths(params["root"])
     except KeylessError as error:
         module.fail_json(msg=error.message, param=error.param)
-    if not os.path.isdir(params["root"]):
-        module.fail_json(msg="root: {0} is not a folder on this host; give the folder the host's files are below "
-                             "(/ on a live host)".format(params["root"]), param="root")
     if params["restart_services"] and params["root"] != "/":
         module.fail_json(msg="restart_services: services can be restarted only on the live host (root: /), not "
                              "below {0}".format(params["root"]), param="restart_services")
