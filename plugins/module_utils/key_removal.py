@@ -37,6 +37,7 @@ import re
 import shlex
 import stat
 
+from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.credential_chain import KEY_ID
 from ansible_collections.keyless.aws.plugins.module_utils.credential_chain import fingerprint
 from ansible_collections.keyless.aws.plugins.module_utils.host_keys import UNIT_FOLDERS
@@ -189,10 +190,31 @@ def _rewrite(real, lines, edits, keep_newline):
     os.replace(temporary, real)
 
 
+def _writable(real):
+    """Whether this process may change ``real`` (a file, or the folder a new file goes into)."""
+    while not os.path.exists(real):
+        real = os.path.dirname(real)
+    if os.path.isdir(real):
+        return os.access(real, os.W_OK | os.X_OK)
+    return os.access(real, os.R_OK | os.W_OK) and os.access(os.path.dirname(real), os.W_OK | os.X_OK)
+
+
+def _check_writable(root, backup_dir, plan):
+    """Before any change: every file to edit, the backup folder and the drop-in folders must be ours to
+    change, so a run without become changes nothing rather than half of the host."""
+    places = sorted(plan["files"]) + [backup_dir] + ["/etc/systemd/system/{0}.d".format(u) for u in plan["drop_ins"]]
+    refused = [place for place in places if not _writable(_real(root, place))]
+    if refused:
+        raise KeylessError("this run may not change {0}: run the task with become=true. Nothing was changed.".format(
+            ", ".join(refused)))
+
+
 def remove_keys(root, proc, fingerprints, check_mode, backup_dir=BACKUP_DIR, pids=None):
     """Take the keys off the host (or, in check mode, say what would go). Returns the module's result
     but for the service restarts, which are the module's (``drop_ins`` names the units)."""
     plan = plan_removal(root, proc, fingerprints, pids)
+    if not check_mode:
+        _check_writable(root, backup_dir, plan)
     removed, diff, backups = [], [], set()
     for path in sorted(plan["files"]):
         real = _real(root, path)

@@ -165,7 +165,10 @@ def main():
     if params["restart_services"] and params["root"] != "/":
         module.fail_json(msg="restart_services: services can be restarted only on the live host (root: /), not "
                              "below {0}".format(params["root"]), param="restart_services")
-    result = remove_keys(params["root"], params["proc"], fingerprints, module.check_mode, params["backup_dir"])
+    try:
+        result = remove_keys(params["root"], params["proc"], fingerprints, module.check_mode, params["backup_dir"])
+    except KeylessError as error:
+        module.fail_json(msg=error.message)
     result["restarted"] = []
     if result["drop_ins"] and params["root"] == "/" and not module.check_mode:
         module.run_command(["systemctl", "daemon-reload"], check_rc=True)

@@ -124,3 +124,19 @@ def test_a_key_not_on_the_host_changes_nothing(host):
 ])
 def test_line_edits(text, edits):
     assert key_removal.line_edits(text.format(OLD, KEEP), {fingerprint(OLD)}) == edits
+
+
+def test_a_run_that_may_not_change_a_file_changes_nothing_and_says_become(host, monkeypatch):
+    """Without become, a file to edit is not ours: refused before any change (not half the host)."""
+    from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
+
+    refused = str(host / "home/app/.aws/credentials")
+    real_access = os.access
+    monkeypatch.setattr(key_removal.os, "access", lambda path, mode: path != refused and real_access(path, mode))
+    before = read(host, "/etc/environment")
+    with pytest.raises(KeylessError) as error:
+        run(host, [fingerprint(OLD)])
+    assert "/home/app/.aws/credentials" in error.value.message and "become=true" in error.value.message
+    assert "Nothing was changed" in error.value.message
+    assert read(host, "/etc/environment") == before
+    assert not os.path.exists(str(host / "var/lib/keyless-aws"))
