@@ -151,17 +151,19 @@ class HostFiles:
                             (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH))
 
     def read(self, path, uid=None, gids=()):
-        real = self.path(path)
-        if not os.path.isfile(real):
-            return None
-        try:
-            with open(real, "rb") as handle:
-                text = handle.read().decode("utf-8", "replace")
-        except OSError:
-            if path not in self.unreadable:
-                self.unreadable.append(path)
-            return None
-        self.texts[path] = text
+        text = self.texts.get(path)
+        if text is None:  # each file is read once per scan, whatever the number of programs that look at it
+            real = self.path(path)
+            if not os.path.isfile(real):
+                return None
+            try:
+                with open(real, "rb") as handle:
+                    text = handle.read().decode("utf-8", "replace")
+            except OSError:
+                if path not in self.unreadable:
+                    self.unreadable.append(path)
+                return None
+            self.texts[path] = text
         return text if self.visible_to(path, uid, gids) else None
 
     def listdir(self, path):
@@ -435,7 +437,7 @@ _SDK_NOTES = (
 )
 
 
-def sdk_note(executable, env=None):
+def sdk_note(executable):
     """A sentence where the program's runtime orders its chain differently from botocore's, or None."""
     for pattern, note in _SDK_NOTES:
         if pattern.search(executable or ""):
