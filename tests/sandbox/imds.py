@@ -104,7 +104,7 @@ the sandbox's API on every request (so the sandbox's extensions apply):
   require a datapoint to prove an instance made no IMDSv1 call). EC2 is CloudWatch's own
   publisher, not a PutMetricData caller (whose callers "should not specify a namespace that begins
   with AWS/", botocore's cloudwatch model, PutMetricData Namespace), so the emulator writes into
-  moto's CloudWatch backend directly, in the sandbox's account and the instance's region: nothing
+  moto's CloudWatch backend directly, in the instance's account and region: nothing
   reaches the request log, the limits or the fault proxy. Publishing is on, as on EC2;
   ``set_imds_metrics(sandbox, False)`` turns it off (a reset turns it on). ``publish_imds_usage``
   places past usage (what EC2 would have published then) without HTTP calls, and ``imds_usage``
@@ -116,7 +116,9 @@ playbooks)::
 
     GET    $URL/_sandbox/imds                 the running emulators
     POST   $URL/_sandbox/imds/<instance-id>   start one (JSON body: propagation_delay, v1_only, hops,
-                                              rotation_seconds: a number of seconds, or null for EC2's schedule)
+                                              rotation_seconds: a number of seconds, or null for EC2's schedule,
+                                              account: the instance's, 12 digits in a string, or null to find it;
+                                              400 with {"error"} for a bad option or an unknown instance)
     POST   $URL/_sandbox/imds/<instance-id>/rotate   EC2's next scheduled refresh, now ({"rotated": n})
     GET    $URL/_sandbox/imds/<instance-id>   one emulator, with its request log
     DELETE $URL/_sandbox/imds/<instance-id>   stop one
@@ -124,12 +126,23 @@ playbooks)::
     GET|POST $URL/_sandbox/iam-enforcement    moto's IAM policy enforcement ({"enabled": true})
     GET|POST $URL/_sandbox/imds-metrics       the emulators' metric publishing ({"enabled": true})
     POST   $URL/_sandbox/imds-metrics/<instance-id>   past usage ({"no_token": n, "rejected": m,
-                                              "when": ISO 8601 time with its offset, default now})
+                                              "when": ISO 8601 time with its offset, default now,
+                                              "region", "account": default the instance's})
     GET    $URL/_sandbox/imds-metrics/<instance-id>   what was published (imds_usage)
 
+An instance may live in the sandbox's own account or in a member account of its organization
+(tests/sandbox/organizations.py): the emulator finds the account (the sandbox's first, then each
+member by DescribeInstances with the instance id), or is told it (``account``), and reads a member
+account as EC2 would from inside it, through a session of the account's
+``OrganizationAccountAccessRole`` assumed with the sandbox's own key (the management account's)
+and renewed before it ends: ``iam/info``, the credentials (STS on the role of that account) and the
+identity document's ``accountId`` are that account's, and its metrics go to that account's
+CloudWatch.
+
 Requests the emulator makes to the sandbox are EC2's own business, not calls of the user's
-tools: they carry ``X-Keyless-Sandbox-Origin: imds`` and the sandbox's request log leaves
-them out.
+tools: they carry ``X-Keyless-Sandbox-Origin: imds`` (the AssumeRole into a member account too),
+the sandbox's request log leaves them out and its rules never refuse them, so EC2 needs nothing
+of the user nor of the access role's trust policy conditions.
 """
 
 import datetime
@@ -137,6 +150,7 @@ import http.server
 import json
 import math
 import os
+import re
 import secrets
 import socket
 import socketserver
@@ -151,6 +165,14 @@ except ImportError:  # run as `python -m sandbox` with only tests/ on sys.path
                                     ".build", "collections"))
     from ansible_collections.keyless.aws.plugins.module_utils.trust import analyse_trust
 
+from .organizations import DEFAULT_ROLE
+from .organizations import _role
+from .organizations import client_for
+from .organizations import describe_organization
+from .organizations import request_context
+from .organizations import role_arn
+from .organizations import trust_verdict
+
 ORIGIN_HEADER = "X-Keyless-Sandbox-Origin"
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -161,6 +183,11 @@ REFRESH_BEFORE = 900
 # EC2's scheduled refresh of what an instance serves under iam/: "a delay of up to one hour" for a
 # role change inside a profile (IAM user guide, "Use instance profiles"); see the module docstring.
 ROTATION_INTERVAL = 3600
+# EC2's way into a member account, in the sandbox: a session of the account's
+# OrganizationAccountAccessRole, asked for an hour (the MaxSessionDuration every role allows at
+# least) and renewed REFRESH_BEFORE seconds before it ends.
+ACCESS_SESSION_SECONDS = 3600
+ACCESS_SESSION_PREFIX = "keyless-imds-"
 NO_ROLE_MESSAGE = "Instance Profile does not contain a role."
 TROUBLESHOOTING = ("https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_iam-ec2.html"
                    "#troubleshoot_iam-ec2_errors-info-doc")
@@ -239,9 +266,45 @@ def _instance_region(instance, default):
     return zone[:-1] if zone[-1:].isalpha() else zone
 
 
+def _checked_account(value):
+    """``account`` checked: None (found at start) or an AWS account id, 12 digits in a string."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{12}", value):
+        raise ValueError("account: {0!r} is not an AWS account id (12 digits in a string, such as "
+                         "\"123456789012\"), nor null to find the instance's account".format(value))
+    return value
+
+
 def _error_code(exc):
     response = getattr(exc, "response", None) or {}
     return response.get("Error", {}).get("Code")
+
+
+def _marked(client):
+    """``client`` with every request marked as EC2's own (``ORIGIN_HEADER``): the sandbox's request
+    log, rules, faults and limits leave it alone."""
+    def mark(request, **_kwargs):
+        request.headers[ORIGIN_HEADER] = "imds"
+
+    client.meta.events.register("before-sign", mark)
+    return client
+
+
+def _described_instance(ec2, instance_id, live=True):
+    """The instance as DescribeInstances gives it through ``ec2``, or None when that account has no
+    such instance (``live``: none terminated or shutting down either)."""
+    try:
+        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    except Exception as exc:  # pylint: disable=broad-except
+        if _error_code(exc) == "InvalidInstanceID.NotFound":
+            return None
+        raise
+    for reservation in reservations:
+        for instance in reservation.get("Instances", []):
+            if not live or instance.get("State", {}).get("Name") not in ("terminated", "shutting-down"):
+                return instance
+    return None
 
 
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -293,12 +356,16 @@ class ImdsEmulator:
     ``rotation_seconds``: seconds from one scheduled refresh of the role credentials to the next
     (None: EC2's schedule, hourly and ``REFRESH_BEFORE`` before they expire); until then the
     instance serves what it fetched, even after the role inside its profile changed. ``rotate()``
-    brings the next refresh forward to now. ``clock`` (monotonic seconds: tokens, propagation)
-    and ``now`` (aware UTC datetime: credentials and their rotation) can be replaced in tests.
+    brings the next refresh forward to now. ``account``: the account the instance lives in, the
+    sandbox's own or a member account of its organization (None: the emulator finds it, see
+    ``_find_account``); a member account is read through a session of its
+    OrganizationAccountAccessRole (``_access_session``). ``clock`` (monotonic seconds: tokens,
+    propagation) and ``now`` (aware UTC datetime: credentials, their rotation, the member
+    account's session) can be replaced in tests.
     """
 
     def __init__(self, sandbox, instance_id, propagation_delay=0.0, v1_only=False, hops=1,
-                 host="127.0.0.1", port=0, clock=time.monotonic, now=_utcnow, rotation_seconds=None):
+                 host="127.0.0.1", port=0, clock=time.monotonic, now=_utcnow, rotation_seconds=None, account=None):
         if host not in _LOOPBACK:
             raise ValueError("the IMDS emulator only listens on loopback, not on {0}".format(host))
         self.sandbox = sandbox
@@ -307,6 +374,7 @@ class ImdsEmulator:
         self.v1_only = bool(v1_only)
         self.hops = int(hops)
         self.rotation_seconds = _rotation_seconds(rotation_seconds)
+        self.account = _checked_account(account)  # None until found
         self.host = "127.0.0.1" if host == "localhost" else host
         self.port = port
         self.clock = clock
@@ -319,8 +387,9 @@ class ImdsEmulator:
         self._credentials = {}  # every set EC2 fetched: (association id, access key id) -> minted
         self._fetched = {}  # association -> what EC2 fetched at its last refresh, served until rotation
         self._refresh_lock = threading.Lock()
-        self._clients = {}
-        self._account_id = None
+        self._clients = {}  # the instance's account's, when it is a member account
+        self._management_clients = {}
+        self._access = None  # the member account's session: {"account", "credentials", "renew_at"}
         self._server = None
         self._thread = None
         # propagation: the association the emulator last saw, since when, and what it served before
@@ -335,9 +404,11 @@ class ImdsEmulator:
         return "http://{0}:{1}".format(host, self.port)
 
     def start(self):
+        account = self._instance_account()
         instance = self._instance()
         if instance is None:
-            raise ValueError("the sandbox has no instance {0}; launch it first".format(self.instance_id))
+            raise ValueError("the sandbox has no instance {0} in account {1}; launch it first".format(
+                self.instance_id, account))
         # What the instance had at boot shows at once; later changes take propagation_delay.
         self._latest = self._association()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -387,6 +458,7 @@ class ImdsEmulator:
     def describe(self):
         return {
             "instance_id": self.instance_id,
+            "account": self.account,
             "endpoint": self.url,
             "propagation_delay": self.propagation_delay,
             "v1_only": self.v1_only,
@@ -396,31 +468,120 @@ class ImdsEmulator:
             "usage": dict(self.usage),
         }
 
-    # ---- reads through the sandbox's API ----------------------------------------------
+    # ---- reads through the sandbox's API, in the instance's account --------------------
     def _client(self, service):
+        """A client of the instance's account: the sandbox's own, or a session of the member
+        account's OrganizationAccountAccessRole, assumed again ``REFRESH_BEFORE`` seconds before
+        it ends."""
         with self._lock:
+            account = self._instance_account()
+            if account == _sandbox_account(self.sandbox):
+                return self._management_client(service)
+            access = self._access
+            if access is None or access["account"] != account or self.now() >= access["renew_at"]:
+                self._access = self._access_session(account)
+                self._clients = {}
             if service not in self._clients:
-                client = self.sandbox.client(service)
-
-                def mark(request, **_kwargs):
-                    request.headers[ORIGIN_HEADER] = "imds"
-
-                client.meta.events.register("before-sign", mark)
-                self._clients[service] = client
+                self._clients[service] = _marked(client_for(self.sandbox, self._access["credentials"], service))
             return self._clients[service]
 
-    def _instance(self):
+    def _management_client(self, service):
+        """A client of the sandbox's own account, the organization's management account."""
+        with self._lock:
+            if service not in self._management_clients:
+                self._management_clients[service] = _marked(self.sandbox.client(service))
+            return self._management_clients[service]
+
+    def _instance_account(self):
+        """The account the instance lives in: ``account``, else found once (``_find_account``)."""
+        with self._lock:
+            if self.account is None:
+                self.account = self._find_account()
+            return self.account
+
+    def _find_account(self):
+        """The first account that holds the instance (in any state), by DescribeInstances with
+        its id: the sandbox's own, then each member account of its organization, in the order
+        Organizations lists them (``_instance_accounts``). ValueError when none holds it."""
+        management = _sandbox_account(self.sandbox)
+        accounts = _instance_accounts(self.sandbox)
+        failures = []
+        for account in accounts:
+            try:
+                if account == management:
+                    ec2 = self._management_client("ec2")
+                else:
+                    access = self._access_session(account)
+                    ec2 = _marked(client_for(self.sandbox, access["credentials"], "ec2"))
+                if _described_instance(ec2, self.instance_id, live=False) is not None:
+                    if account != management:
+                        with self._lock:
+                            self._access, self._clients = access, {}
+                    return account
+            except Exception as exc:  # pylint: disable=broad-except  # out of reach: another may hold it
+                failures.append(str(exc))
+        searched = "the sandbox's account {0}".format(management)
+        if len(accounts) > 1:
+            searched += " nor in the {0} member account(s) of its organization ({1})".format(
+                len(accounts) - 1, ", ".join(accounts[1:]))
+        raise ValueError("the sandbox has no instance {0} in {1}; launch it first{2}".format(
+            self.instance_id, searched, "".join("; " + failure for failure in failures)))
+
+    def _access_session(self, account):
+        """A session of ``account``'s OrganizationAccountAccessRole: STS AssumeRole signed with the
+        sandbox's own key (the management account's, which the role trusts) and marked as EC2's
+        own, as every read of the emulator. It asks nothing of the user, and the sandbox's
+        AssumeRole rules (organizations.py) leave marked requests alone, so no trust policy
+        condition (an ``sts:ExternalId``) stands in EC2's way. Returns {"account", "credentials"
+        (``client_for``'s names), "renew_at" (on ``now``'s clock)}."""
+        if account not in _instance_accounts(self.sandbox)[1:]:
+            raise ValueError("account {0} is neither the sandbox's own ({1}) nor a member account of its "
+                             "organization: the emulator reaches a member account through its {2}; seed the "
+                             "organization first (organizations.seed_organization)".format(
+                                 account, _sandbox_account(self.sandbox), DEFAULT_ROLE))
+        arn = role_arn(account, DEFAULT_ROLE)
+        session_name = ACCESS_SESSION_PREFIX + self.instance_id
         try:
-            reservations = self._client("ec2").describe_instances(InstanceIds=[self.instance_id])["Reservations"]
+            answer = self._management_client("sts").assume_role(
+                RoleArn=arn, RoleSessionName=session_name, DurationSeconds=ACCESS_SESSION_SECONDS)
         except Exception as exc:  # pylint: disable=broad-except
-            if _error_code(exc) == "InvalidInstanceID.NotFound":
-                return None
-            raise
-        for reservation in reservations:
-            for instance in reservation.get("Instances", []):
-                if instance.get("State", {}).get("Name") not in ("terminated", "shutting-down"):
-                    return instance
-        return None
+            raise ValueError(self._access_refused(account, arn, session_name, exc)) from exc
+        credentials = answer["Credentials"]
+        keys = {"access_key": credentials["AccessKeyId"], "secret_key": credentials["SecretAccessKey"],
+                "session_token": credentials["SessionToken"]}
+        return {"account": account, "credentials": keys,
+                "renew_at": self.now() + datetime.timedelta(seconds=ACCESS_SESSION_SECONDS - REFRESH_BEFORE)}
+
+    def _access_refused(self, account, arn, session_name, exc):
+        """The sentence for a failed AssumeRole into a member account: what failed, and what the
+        sandbox's rules would say of the role for the management account (``_role`` and
+        ``trust_verdict``, the very reading of the ``assume_role_trust`` rule)."""
+        from moto.sts.models import sts_backends
+
+        management = _sandbox_account(self.sandbox)
+        role = _role(arn)
+        if role is None:
+            why = ("the role does not exist (the sandbox's assume_role_unknown_role rule refuses that); "
+                   "CreateAccount makes it: make it again through a session of the account")
+        else:
+            _user_id, caller_arn, _account = sts_backends[management]["aws"].get_caller_identity(
+                self.sandbox.ACCESS_KEY, self.sandbox.REGION)
+            caller = {"arn": caller_arn, "account": management, "type": "User", "principal_arn": caller_arn}
+            verdict = trust_verdict(role.assume_role_policy_document, caller,
+                                    request_context(caller, {"RoleArn": arn, "RoleSessionName": session_name}))
+            fix = "; let arn:aws:iam::{0}:root in again".format(management)
+            why = {
+                "allow": "its trust policy lets the management account in, so the refusal is not the trust's",
+                "deny": "its trust policy denies the management account (an explicit Deny), so the sandbox's "
+                        "assume_role_trust rule refuses it too" + fix,
+                "implicit": "no statement of its trust policy lets the management account in with a request such "
+                            "as EC2's (no ExternalId), so the sandbox's assume_role_trust rule refuses it too" + fix,
+            }[verdict]
+        return ("the IMDS emulator of {0} cannot read account {1}: AssumeRole of {2} as the management account "
+                "{3} failed ({4}); {5}".format(self.instance_id, account, arn, management, exc, why))
+
+    def _instance(self):
+        return _described_instance(self._client("ec2"), self.instance_id)
 
     def _association(self):
         associations = self._client("ec2").describe_iam_instance_profile_associations(
@@ -609,7 +770,7 @@ class ImdsEmulator:
             return
         try:
             period = DETAILED_PERIOD if (instance.get("Monitoring") or {}).get("State") == "enabled" else BASIC_PERIOD
-            _add_usage(_sandbox_account(self.sandbox), _instance_region(instance, self.sandbox.REGION),
+            _add_usage(self._instance_account(), _instance_region(instance, self.sandbox.REGION),
                        instance["InstanceId"], metric, 1, self.now(), period)
         except Exception as exc:  # pylint: disable=broad-except
             self.errors.append("publishing {0}: {1!r}".format(metric, exc))
@@ -668,7 +829,7 @@ class ImdsEmulator:
             return _text("document")
         if path == "/latest/dynamic/instance-identity/document":
             return _document({
-                "accountId": self._account(),
+                "accountId": self._instance_account(),
                 "availabilityZone": zone,
                 "imageId": instance.get("ImageId"),
                 "instanceId": instance["InstanceId"],
@@ -733,11 +894,6 @@ class ImdsEmulator:
             info["Message"] = state["message"]
         return info
 
-    def _account(self):
-        if self._account_id is None:
-            self._account_id = self._client("sts").get_caller_identity()["Account"]
-        return self._account_id
-
 
 class ImdsFleet:
     """The emulators of one sandbox, one per instance id; ``stop_all()`` stops every one."""
@@ -758,10 +914,14 @@ class ImdsFleet:
 
     def start(self, instance_id, **options):
         """The instance's emulator, started on a free loopback port (the running one, with
-        ``options`` applied, when there is one already)."""
+        ``options`` applied, when there is one already; its ``account`` cannot change)."""
         with self._lock:
             emulator = self._emulators.get(instance_id)
             if emulator is not None and emulator.running:
+                account = _checked_account(options.get("account"))
+                if account is not None and account != emulator.account:
+                    raise ValueError("the emulator of {0} serves it from account {1}, not {2}: stop it "
+                                     "first".format(instance_id, emulator.account, account))
                 for name in ("propagation_delay", "v1_only", "hops"):
                     if name in options:
                         setattr(emulator, name, type(getattr(emulator, name))(options[name]))
@@ -834,7 +994,8 @@ class ImdsFleet:
                 options = json.loads(body.decode("utf-8") or "{}") if body else {}
                 if not isinstance(options, dict):
                     raise ValueError("the body must be a JSON object")
-                unknown = sorted(set(options) - {"propagation_delay", "v1_only", "hops", "rotation_seconds"})
+                unknown = sorted(set(options) - {"propagation_delay", "v1_only", "hops", "rotation_seconds",
+                                                 "account"})
                 if unknown:
                     raise ValueError("unknown option(s): {0}".format(", ".join(unknown)))
                 return 200, self.start(instance_id, **options).describe()
@@ -882,7 +1043,7 @@ class ImdsFleet:
             return 200, {"enabled": imds_metrics_enabled(self.sandbox)}
         try:
             if method == "POST":
-                unknown = sorted(set(wanted) - {"no_token", "rejected", "when", "region"})
+                unknown = sorted(set(wanted) - {"no_token", "rejected", "when", "region", "account"})
                 if unknown:
                     raise ValueError("unknown option(s): {0}".format(", ".join(unknown)))
                 when = wanted.get("when")
@@ -892,7 +1053,7 @@ class ImdsFleet:
                     when = datetime.datetime.fromisoformat(when[:-1] + "+00:00" if when.endswith("Z") else when)
                 published = publish_imds_usage(self.sandbox, instance_id, no_token=wanted.get("no_token", 0),
                                                rejected=wanted.get("rejected", 0), when=when,
-                                               region=wanted.get("region"))
+                                               region=wanted.get("region"), account=wanted.get("account"))
                 return 200, {"published": published}
             if method == "GET":
                 return 200, _jsonable_usage(imds_usage(self.sandbox, instance_id))
@@ -941,6 +1102,30 @@ def _sandbox_account(sandbox):
     return get_account_id_from(sandbox.ACCESS_KEY)
 
 
+def _instance_accounts(sandbox):
+    """The accounts an instance of the sandbox may live in: the sandbox's own (its organization's
+    management account) first, then each member account of its organization, as moto's
+    Organizations lists them (``organizations.describe_organization``, no API call)."""
+    management = _sandbox_account(sandbox)
+    organization = describe_organization(sandbox) or {"accounts": []}
+    return [management] + [entry["id"] for entry in organization["accounts"] if entry["id"] != management]
+
+
+def _moto_instance(sandbox, instance_id, region, account=None):
+    """(account, moto's instance) of ``instance_id`` in ``region``, in any state: in ``account``,
+    else in the first of ``_instance_accounts`` that holds it. ValueError when none does."""
+    from moto.ec2.models import ec2_backends
+
+    accounts = [_checked_account(account)] if account is not None else _instance_accounts(sandbox)
+    for candidate in accounts:
+        try:
+            return candidate, ec2_backends[candidate][region].get_instance(instance_id)
+        except Exception:  # pylint: disable=broad-except  # moto's InvalidInstanceID.NotFound
+            continue
+    raise ValueError("the sandbox has no instance {0} in {1} (account {2})".format(
+        instance_id, region, " nor ".join(accounts)))
+
+
 def _count_of(value, name):
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError("{0}: {1!r} is not a number of calls (an integer, 0 or more)".format(name, value))
@@ -985,18 +1170,17 @@ def _add_usage(account, region, instance_id, metric, count, moment, period):
         datum.max = float(max(minutes.values()))
 
 
-def publish_imds_usage(sandbox, instance_id, no_token=0, rejected=0, when=None, region=None):
+def publish_imds_usage(sandbox, instance_id, no_token=0, rejected=0, when=None, region=None, account=None):
     """What EC2 would have published for ``instance_id`` at ``when`` (an aware datetime; default
     now): ``no_token`` IMDSv1 calls served (MetadataNoToken) and ``rejected`` IMDSv1 calls refused
     (MetadataNoTokenRejected), added to the instance's datapoint of that period (5 minutes, or 1
     for an instance with detailed monitoring), without making the calls. The instance must exist
-    in moto's EC2 (in the sandbox's account, in ``region``, default the sandbox's), in any state:
-    EC2 publishes only for its instances, and CloudWatch keeps what was published after they are
-    gone. ``when`` may not be in the future, nor older than CloudWatch keeps data
-    (``METRIC_RETENTION``). Published whether or not the emulators' publishing is on (that switch
-    is about live calls). Returns {metric: count} as published (a 0 publishes nothing)."""
-    from moto.ec2.models import ec2_backends
-
+    in moto's EC2 (in ``region``, default the sandbox's), in any state: EC2 publishes only for its
+    instances, and CloudWatch keeps what was published after they are gone. It goes to the
+    instance's account: ``account``, else the sandbox's or the member account of its organization
+    that holds the instance. ``when`` may not be in the future, nor older than CloudWatch keeps
+    data (``METRIC_RETENTION``). Published whether or not the emulators' publishing is on (that
+    switch is about live calls). Returns {metric: count} as published (a 0 publishes nothing)."""
     no_token = _count_of(no_token, "no_token")
     rejected = _count_of(rejected, "rejected")
     now = _utcnow()
@@ -1008,12 +1192,8 @@ def publish_imds_usage(sandbox, instance_id, no_token=0, rejected=0, when=None, 
     if when < now - METRIC_RETENTION:
         raise ValueError("when: {0} is older than CloudWatch keeps data ({1} days)".format(
             when.isoformat(), METRIC_RETENTION.days))
-    account = _sandbox_account(sandbox)
     region = region or sandbox.REGION
-    try:
-        instance = ec2_backends[account][region].get_instance(instance_id)
-    except Exception as exc:  # pylint: disable=broad-except  # moto's InvalidInstanceID.NotFound
-        raise ValueError("the sandbox has no instance {0} in {1}: {2}".format(instance_id, region, exc))
+    account, instance = _moto_instance(sandbox, instance_id, region, account)
     period = DETAILED_PERIOD if instance.monitoring_state == "enabled" else BASIC_PERIOD
     published = {}
     for metric, count in ((NO_TOKEN_METRIC, no_token), (REJECTED_METRIC, rejected)):
@@ -1022,8 +1202,9 @@ def publish_imds_usage(sandbox, instance_id, no_token=0, rejected=0, when=None, 
     return published
 
 
-def imds_usage(sandbox, instance_id, start=None, end=None, region=None):
-    """What the sandbox's CloudWatch holds for the instance's IMDS metrics, read from moto's
+def imds_usage(sandbox, instance_id, start=None, end=None, region=None, account=None):
+    """What the sandbox's CloudWatch holds for the instance's IMDS metrics, in the instance's
+    account (``account``, else the one that holds it, else the sandbox's), read from moto's
     backend (no API call): {"MetadataNoToken": sum, "MetadataNoTokenRejected": sum, "datapoints":
     [{"metric", "timestamp" (aware UTC, the period's start), "period", "sum", "sample_count"}]},
     between ``start`` (inclusive) and ``end`` (exclusive), aware datetimes, default everything.
@@ -1034,7 +1215,13 @@ def imds_usage(sandbox, instance_id, start=None, end=None, region=None):
         return None if moment is None else moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
 
     low, high = naive(start), naive(end)
-    backend = cloudwatch_backends[_sandbox_account(sandbox)][region or sandbox.REGION]
+    region = region or sandbox.REGION
+    if account is None:
+        try:
+            account = _moto_instance(sandbox, instance_id, region)[0]
+        except ValueError:  # an instance no account holds: the sandbox's account, as ever
+            account = _sandbox_account(sandbox)
+    backend = cloudwatch_backends[_checked_account(account)][region]
     totals = {NO_TOKEN_METRIC: 0.0, REJECTED_METRIC: 0.0}
     datapoints = []
     for datum in list(backend.metric_data):

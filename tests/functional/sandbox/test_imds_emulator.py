@@ -11,14 +11,25 @@ import time
 import urllib.request
 
 import boto3
+import botocore.exceptions
 import pytest
 
+from sandbox.imds import ACCESS_SESSION_PREFIX
+from sandbox.imds import ACCESS_SESSION_SECONDS
 from sandbox.imds import REFRESH_BEFORE
 from sandbox.imds import ROTATION_INTERVAL
 from sandbox.imds import TROUBLESHOOTING
 from sandbox.imds import ImdsEmulator
 from sandbox.imds import iam_enforcement
 from sandbox.imds import iam_enforcement_enabled
+from sandbox.imds import imds_usage
+from sandbox.imds import publish_imds_usage
+from sandbox.organizations import DEFAULT_ROLE
+from sandbox.organizations import MANAGEMENT_ACCOUNT
+from sandbox.organizations import client_for
+from sandbox.organizations import credentials_for
+from sandbox.organizations import role_arn
+from sandbox.organizations import seed_organization
 
 TRUST_EC2 = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -718,3 +729,153 @@ def test_instance_env_has_no_keys_and_enables_imds(sandbox, imds):
     assert "AWS_PROFILE" not in env and "AWS_ACCESS_KEY_ID" not in env
     assert env["AWS_ENDPOINT_URL"] == sandbox.url
     assert env["HOME"] == "/tmp"
+
+
+# ---- instances of member accounts -----------------------------------------------------------------
+
+
+def member_instance(sandbox, account_id, profile="web-app", external_id=None):
+    """(instance id, profile) launched in a member account by a client of that account (a session of
+    its OrganizationAccountAccessRole, as the user's tools get one), with a profile of that account."""
+    session = credentials_for(sandbox, account_id, session_name="deployer", external_id=external_id)
+    iam = client_for(sandbox, session, "iam")
+    iam.create_role(RoleName=profile, AssumeRolePolicyDocument=json.dumps(TRUST_EC2))
+    made = iam.create_instance_profile(InstanceProfileName=profile)["InstanceProfile"]
+    iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=profile)
+    instance_id = client_for(sandbox, session, "ec2").run_instances(
+        ImageId="ami-12345678", MinCount=1, MaxCount=1, IamInstanceProfile={"Name": profile})["Instances"][0][
+        "InstanceId"]
+    return instance_id, made
+
+
+def access_sessions(account_id, instance_id):
+    """The sessions of the member's access role moto holds for the emulator of ``instance_id``."""
+    from moto.sts.models import sts_backends
+
+    return [session for session in sts_backends[account_id]["aws"].assumed_roles
+            if session.role_arn == role_arn(account_id) and session.session_name == ACCESS_SESSION_PREFIX + instance_id]
+
+
+def test_an_instance_of_a_member_account_is_served_as_that_accounts(sandbox, imds):
+    org = seed_organization(sandbox, ["dev", "web"])
+    web = org["ids"]["web"]
+    instance_id, profile = member_instance(sandbox, web)
+    since = len(sandbox.app.log)
+    emulator = imds(instance_id)  # no account: the emulator finds it
+    assert emulator.account == web and emulator.describe()["account"] == web
+    token = token_of(emulator)
+    info = document(emulator, INFO, token)
+    assert info["InstanceProfileArn"] == profile["Arn"] == "arn:aws:iam::{0}:instance-profile/web-app".format(web)
+    assert info["InstanceProfileId"] == profile["InstanceProfileId"]
+    credentials = document(emulator, LISTING + "web-app", token)
+    identity = document(emulator, "/latest/dynamic/instance-identity/document", token)
+    assert (identity["accountId"], identity["instanceId"]) == (web, instance_id)
+    # EC2's own reads, its AssumeRole into the member account included, stay out of the request log
+    assert sandbox.calls()[since:] == []
+    assert len(access_sessions(web, instance_id)) == 1
+    assert caller_of(sandbox, credentials) == "arn:aws:sts::{0}:assumed-role/web-app/{1}".format(web, instance_id)
+    # its IMDSv1 calls are published in the member account's CloudWatch, not the management account's
+    assert get(emulator, "/latest/meta-data/instance-id") == (200, instance_id)
+    publish_imds_usage(sandbox, instance_id, no_token=2)
+    assert imds_usage(sandbox, instance_id)["MetadataNoToken"] == 3
+    assert imds_usage(sandbox, instance_id, account=web)["MetadataNoToken"] == 3
+    assert imds_usage(sandbox, instance_id, account=MANAGEMENT_ACCOUNT)["MetadataNoToken"] == 0
+    # an instance of the management account, in the same organization, is served as before
+    make_profile(sandbox, "web-app")
+    own = imds(launch(sandbox, "web-app"))
+    assert own.account == MANAGEMENT_ACCOUNT
+    assert document(own, "/latest/dynamic/instance-identity/document")["accountId"] == MANAGEMENT_ACCOUNT
+    assert caller_of(sandbox, document(own, LISTING + "web-app")) == \
+        "arn:aws:sts::{0}:assumed-role/web-app/{1}".format(MANAGEMENT_ACCOUNT, own.instance_id)
+
+
+def test_the_emulators_access_asks_nothing_of_the_access_roles_trust_conditions(sandbox, imds):
+    org = seed_organization(sandbox, ["web"], external_id="keyless-external-7f3a")
+    web = org["ids"]["web"]
+    instance_id, _profile = member_instance(sandbox, web, external_id="keyless-external-7f3a")
+    since = len(sandbox.app.log)
+    emulator = imds(instance_id, account=web)
+    credentials = document(emulator, LISTING + "web-app")
+    assert caller_of(sandbox, credentials) == "arn:aws:sts::{0}:assumed-role/web-app/{1}".format(web, instance_id)
+    # EC2's AssumeRole, without the external ID, is marked as its own: neither refused nor logged
+    assert sandbox.calls("sts", "AssumeRole", since=since) == []
+    assert access_sessions(web, instance_id)
+    # a user's, the same without the external ID, is refused by the trust policy (and logged)
+    with pytest.raises(botocore.exceptions.ClientError):
+        credentials_for(sandbox, web)
+    assert [call.get("injected") for call in sandbox.calls("sts", "AssumeRole", since=since)] == [
+        "rule:assume_role_trust"]
+
+
+def test_the_member_accounts_session_is_assumed_again_before_it_ends(sandbox):
+    web = seed_organization(sandbox, ["web"])["ids"]["web"]
+    instance_id, _profile = member_instance(sandbox, web)
+    now = Now()
+    emulator = ImdsEmulator(sandbox, instance_id, now=now).start()
+    try:
+        assert served(emulator, LISTING) == (200, "web-app")
+        assert len(access_sessions(web, instance_id)) == 1
+        now.advance(ACCESS_SESSION_SECONDS - REFRESH_BEFORE - 1)
+        assert served(emulator, "/latest/meta-data/instance-id") == (200, instance_id)
+        assert len(access_sessions(web, instance_id)) == 1
+        now.advance(1)
+        assert served(emulator, "/latest/meta-data/instance-id") == (200, instance_id)
+        assert len(access_sessions(web, instance_id)) == 2
+        assert served_document(emulator, INFO)["Code"] == "Success"
+        assert emulator.errors == []
+    finally:
+        emulator.stop()
+
+
+def test_a_refused_access_says_what_the_trust_policy_says(sandbox, monkeypatch):
+    web = seed_organization(sandbox, ["web"])["ids"]["web"]
+    instance_id, _profile = member_instance(sandbox, web)
+    client_for(sandbox, credentials_for(sandbox, web), "iam").update_assume_role_policy(
+        RoleName=DEFAULT_ROLE, PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Principal": {"AWS": MANAGEMENT_ACCOUNT}, "Action": "sts:AssumeRole"}]}))
+    emulator = ImdsEmulator(sandbox, instance_id, account=web)
+
+    def refused(**_kwargs):  # what STS would answer were the request not EC2's own
+        raise botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}},
+                                              "AssumeRole")
+
+    sts = emulator._management_client("sts")  # pylint: disable=protected-access
+    monkeypatch.setattr(sts, "assume_role", refused)
+    with pytest.raises(ValueError) as raised:
+        emulator.start()
+    message = str(raised.value)
+    assert role_arn(web) in message and "AccessDenied" in message
+    assert "explicit Deny" in message and "assume_role_trust" in message
+    assert "arn:aws:iam::{0}:root".format(MANAGEMENT_ACCOUNT) in message
+
+
+def test_control_api_takes_the_instances_account(sandbox):
+    org = seed_organization(sandbox, ["dev", "web"])
+    dev, web = org["ids"]["dev"], org["ids"]["web"]
+    instance_id, _profile = member_instance(sandbox, web)
+    try:
+        for bad in ("12345", "12345678901x", 123456789012, "", ["123456789012"]):
+            status, body = control(sandbox, "POST", "/_sandbox/imds/" + instance_id, {"account": bad})
+            assert status == 400 and "12 digits" in body["error"] and repr(bad) in body["error"], (bad, body)
+        status, body = control(sandbox, "POST", "/_sandbox/imds/" + instance_id, {"account": dev})
+        assert status == 400 and "no instance {0} in account {1}".format(instance_id, dev) in body["error"]
+        status, body = control(sandbox, "POST", "/_sandbox/imds/" + instance_id, {"account": "444455556666"})
+        assert status == 400 and "neither" in body["error"] and DEFAULT_ROLE in body["error"]
+        assert len(sandbox.imds) == 0
+        status, started = control(sandbox, "POST", "/_sandbox/imds/" + instance_id, {"account": web})
+        assert (status, started["account"]) == (200, web)
+        assert control(sandbox, "GET", "/_sandbox/imds")[1]["emulators"][0]["account"] == web
+        status, body = control(sandbox, "POST", "/_sandbox/imds/" + instance_id, {"account": dev})
+        assert status == 400 and "stop it first" in body["error"]
+        assert control(sandbox, "POST", "/_sandbox/imds/" + instance_id, {"account": None})[1]["account"] == web
+        # found without the account as well; past usage goes to its account
+        control(sandbox, "DELETE", "/_sandbox/imds/" + instance_id)
+        assert control(sandbox, "POST", "/_sandbox/imds/" + instance_id)[1]["account"] == web
+        assert control(sandbox, "POST", "/_sandbox/imds-metrics/" + instance_id, {"no_token": 2}) == (
+            200, {"published": {"MetadataNoToken": 2, "MetadataNoTokenRejected": 0}})
+        assert imds_usage(sandbox, instance_id, account=web)["MetadataNoToken"] == 2
+        status, body = control(sandbox, "POST", "/_sandbox/imds-metrics/" + instance_id, {"no_token": 1,
+                                                                                          "account": dev})
+        assert status == 400 and "no instance" in body["error"]
+    finally:
+        sandbox.imds.stop_all()
