@@ -24,13 +24,17 @@ stands. Then, per place:
   process gets its new environment when restarted).
 
 Every removed line is written, before the file changes, to ``<backup_dir>/<fingerprint>.json``
-(a root-only folder and file), so what was removed can be put back until the key is retired.
+(a root-only folder and file), with the time of its removal, so what was removed can be put back
+until the key is retired. ``removed_at`` (per key, from those files) is when the host last gave a
+key up: a re-run that finds nothing left to remove still says when, so the soak of
+``static_keys`` counts from the run that took the key away, not from each re-run.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import json
 import os
 import re
@@ -159,6 +163,26 @@ def _real(root, path):
     return os.path.join(root, path.lstrip("/")) if root not in ("", "/") else path
 
 
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def removal_times(root, backup_dir, fingerprints):
+    """{fingerprint: the latest removal its backup file records}, for the keys that have one."""
+    times = {}
+    for value in fingerprints:
+        path = os.path.join(_real(root, backup_dir), value + ".json")
+        try:
+            with open(path) as handle:
+                entries = json.load(handle)
+        except (OSError, ValueError):
+            continue  # none yet, or not ours to read (the run without become is refused before changes)
+        stamps = [entry.get("removed_at") for entry in entries if isinstance(entry, dict) and entry.get("removed_at")]
+        if stamps:
+            times[value] = max(stamps)
+    return times
+
+
 def _write_backup(root, backup_dir, fingerprint_value, entry):
     folder = _real(root, backup_dir)
     os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -216,6 +240,7 @@ def remove_keys(root, proc, fingerprints, check_mode, backup_dir=BACKUP_DIR, pid
     if not check_mode:
         _check_writable(root, backup_dir, plan)
     removed, diff, backups = [], [], set()
+    now = _now()
     for path in sorted(plan["files"]):
         real = _real(root, path)
         with open(real) as handle:
@@ -233,7 +258,8 @@ def remove_keys(root, proc, fingerprints, check_mode, backup_dir=BACKUP_DIR, pid
             continue
         for value in sorted(plan["files"][path]):
             backups.add(_write_backup(root, backup_dir, value, {
-                "file": path, "removed": [{"line": index + 1, "text": lines[index]} for index in sorted(edits)]}))
+                "file": path, "removed_at": now,
+                "removed": [{"line": index + 1, "text": lines[index]} for index in sorted(edits)]}))
         _rewrite(real, lines, edits, text.endswith("\n"))
     drop_ins = []
     for unit in plan["drop_ins"]:
@@ -262,6 +288,7 @@ def remove_keys(root, proc, fingerprints, check_mode, backup_dir=BACKUP_DIR, pid
         "found": plan["found"],
         "not_found": sorted(set(fingerprints) - set(plan["found"])),
         "backups": sorted(backups),
+        "removed_at": removal_times(root, backup_dir, fingerprints),
         "unreadable": plan["unreadable"],
         "diff": diff,
     }

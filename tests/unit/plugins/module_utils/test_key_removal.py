@@ -90,7 +90,11 @@ def test_only_the_named_keys_lines_go_kept_recoverable_and_a_rerun_changes_nothi
     saved = json.loads(read(host, "/var/lib/keyless-aws/removed-keys/" + fingerprint(OLD) + ".json"))
     assert {"file": "/home/app/.aws/credentials", "removed": [
         {"line": 3, "text": "aws_access_key_id = " + OLD}, {"line": 4, "text": "aws_secret_access_key = " + SECRETS[0]}]} \
-        in saved
+        in [{name: entry[name] for name in ("file", "removed")} for entry in saved]
+    # Each saved entry says when; the result gives each key's removal time from its backup file.
+    removed_at = {entry["removed_at"] for entry in saved}
+    assert len(removed_at) == 1 and result["removed_at"][fingerprint(OLD)] == removed_at.pop()
+    assert sorted(result["removed_at"]) == sorted(fingerprint(key) for key in (OLD, SERVICE))
     assert result["backups"] == sorted("/var/lib/keyless-aws/removed-keys/{0}.json".format(fingerprint(key))
                                        for key in (OLD, SERVICE))
     text = json.dumps(result)
@@ -99,6 +103,8 @@ def test_only_the_named_keys_lines_go_kept_recoverable_and_a_rerun_changes_nothi
 
     again = run(host, [fingerprint(OLD), fingerprint(SERVICE)])
     assert again["changed"] is False and again["removed"] == [] and again["drop_ins"] == []
+    # A re-run that removes nothing still says when the keys went (the soak counts from then).
+    assert again["removed_at"] == result["removed_at"]
 
     # The scan now finds the user and the service on the role; only the user data and the kept key remain.
     scanned = host_keys.scan(root=str(host), processes=False)
