@@ -1,5 +1,8 @@
 """The sandbox's IAM answers as IAM does where moto does not."""
 
+import pytest
+from botocore.exceptions import ClientError
+
 
 def test_list_instance_profiles_filters_by_path_prefix_and_pages(sandbox):
     iam = sandbox.client("iam")
@@ -65,3 +68,34 @@ def test_a_missing_role_or_profile_is_named_as_iam_names_it(iam):
     # The existing ones still answer.
     assert iam.list_instance_profiles_for_role(RoleName="r")["InstanceProfiles"] == []
     assert iam.get_role(RoleName="r")["Role"]["RoleName"] == "r"
+
+
+def test_a_users_permissions_boundary_is_kept_and_returned_as_iam_does(sandbox):
+    iam = sandbox.client("iam")
+    document = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}'
+    arn = iam.create_policy(PolicyName="edge", PolicyDocument=document)["Policy"]["Arn"]
+    created = iam.create_user(UserName="bounded", PermissionsBoundary=arn)["User"]
+    expected = {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": arn}
+    assert created["PermissionsBoundary"] == expected
+    assert iam.get_user(UserName="bounded")["User"]["PermissionsBoundary"] == expected
+    iam.delete_user_permissions_boundary(UserName="bounded")
+    assert "PermissionsBoundary" not in iam.get_user(UserName="bounded")["User"]
+    iam.put_user_permissions_boundary(UserName="bounded", PermissionsBoundary=arn)
+    assert iam.get_user(UserName="bounded")["User"]["PermissionsBoundary"] == expected
+
+    missing = arn.replace("edge", "nowhere")
+    for call, kwargs, message in (
+            (iam.put_user_permissions_boundary, {"UserName": "ghost", "PermissionsBoundary": arn},
+             "The user with name ghost cannot be found."),
+            (iam.put_user_permissions_boundary, {"UserName": "bounded", "PermissionsBoundary": missing},
+             "Policy {0} does not exist or is not attachable.".format(missing)),
+            (iam.create_user, {"UserName": "unbounded", "PermissionsBoundary": missing},
+             "Policy {0} does not exist or is not attachable.".format(missing)),
+            (iam.delete_user_permissions_boundary, {"UserName": "ghost"}, "The user with name ghost cannot be found.")):
+        with pytest.raises(ClientError) as caught:
+            call(**kwargs)
+        assert caught.value.response["Error"]["Code"] == "NoSuchEntity"
+        assert caught.value.response["Error"]["Message"] == message
+    # Nothing was changed by a refused call: no user made, the boundary kept.
+    assert "unbounded" not in [user["UserName"] for user in iam.list_users()["Users"]]
+    assert iam.get_user(UserName="bounded")["User"]["PermissionsBoundary"] == expected
