@@ -36,8 +36,29 @@ options:
     description:
       - Only the keys with these fingerprints (16 hex digits, as M(keyless.aws.credential_sources_info) returns
         them). Never give key ids here.
+      - With O(found_on) and without this option, the fingerprints of every key found on the hosts.
     type: list
     elements: str
+  found_on:
+    description:
+      - "What M(keyless.aws.credential_sources_info) returned on each instance, by host: C({host: result}), each
+        result with the host's C(instance_id) added (the C(amazon.aws.aws_ec2) inventory gives it as a host
+        variable). With it, the module also returns RV(plan): the migration of those instances off their keys."
+      - The plan reads each key owner's permissions from IAM (C(GetUser), the user's and its groups' managed and
+        inline policies), once per owner however many hosts share a key.
+    type: dict
+  role_name:
+    description:
+      - With O(found_on), the role every migrating instance gets, instead of one role per key owner named
+        C(keyless-<user>) with the owner's permissions. Use it for a host holding keys of two users, or an owner
+        whose permissions do not fit in one role.
+    type: str
+  canary_percent:
+    description:
+      - With O(found_on), the share of the migrating instances that go first (the canaries, in host name order);
+        C(ceil(n * canary_percent / 100)) of them. V(0) plans no canary stage.
+    type: float
+    default: 10
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -46,7 +67,11 @@ extends_documentation_fragment:
   - keyless.aws.attributes.INFO_MODULE
   - keyless.aws.attributes.ACTIONGROUP
 notes:
-  - Needs C(iam:ListUsers), C(iam:ListAccessKeys) and C(iam:GetAccessKeyLastUsed).
+  - Needs C(iam:ListUsers), C(iam:ListAccessKeys) and C(iam:GetAccessKeyLastUsed); with O(found_on) also
+    C(iam:GetUser), C(iam:ListAttachedUserPolicies), C(iam:ListUserPolicies), C(iam:GetUserPolicy),
+    C(iam:ListGroupsForUser), C(iam:ListAttachedGroupPolicies), C(iam:ListGroupPolicies) and C(iam:GetGroupPolicy).
+  - The plan refuses, for that owner's hosts, a role that would break IAM's default quotas (10 managed policies, 10,240
+    characters of inline policies, white space not counted) before anything is created; name a role then.
   - IAM records a key's last use within hours, not at once; a key used minutes ago may still show an older date.
 seealso:
   - module: keyless.aws.credential_sources_info
@@ -114,9 +139,49 @@ unmatched_fingerprints:
   returned: always
   type: list
   elements: str
+plan:
+  description:
+    - With O(found_on), the migration off the keys, decided for the play to carry out (C(playbooks/retire_keys.yml)
+      does); null without it.
+  returned: always
+  type: dict
+  contains:
+    keys:
+      description:
+        - Each key found on the hosts (C(kind), C(suffix), C(account), C(fingerprint)), with its owner (C(user), null
+          for a key no user of this account holds), C(status), C(last_used), C(owner_permissions) (managed policies,
+          groups, inline policy names, permissions boundary), the C(hosts) that hold it, C(used_by) (the programs,
+          services and users whose chain takes it, per host) and the C(role_name) that replaces it.
+      type: list
+      elements: dict
+    roles:
+      description:
+        - Each role the migration gives instances - C(role_name), C(owner), C(managed_policies), C(inline_policies)
+          (name to document), C(permissions_boundary), C(named) (V(true) for O(role_name), whose permissions are left
+          as they are), C(canary_instance_ids) and C(rest_instance_ids).
+      type: list
+      elements: dict
+    hosts:
+      description: Per host - C(host), C(instance_id), the C(fingerprints) it gives up, C(role_name), C(stage)
+        (V(canary), V(rest) or V(skipped)) and, when skipped, C(reason).
+      type: list
+      elements: dict
+    canaries:
+      description: The hosts of the first stage.
+      type: list
+      elements: str
+    rest:
+      description: The hosts of the second stage.
+      type: list
+      elements: str
+    skipped:
+      description: The hosts left as they are, each with C(reason) (no instance id, keys of no user of this account,
+        keys of two users, an owner whose permissions do not fit in one role).
+      type: list
+      elements: dict
 """
 
-from ansible_collections.keyless.aws.plugins.module_utils.access_keys import key_owners
+from ansible_collections.keyless.aws.plugins.module_utils.key_migration import keys_and_plan
 from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
 
 
@@ -125,11 +190,13 @@ def main():
         argument_spec=dict(
             user_names=dict(type="list", elements="str"),
             fingerprints=dict(type="list", elements="str", no_log=False),
+            found_on=dict(type="dict"),
+            role_name=dict(type="str"),
+            canary_percent=dict(type="float", default=10),
         ),
         supports_check_mode=True,
     )
-    module.run(lambda: key_owners(module.retrying_client("iam"), module.params["user_names"],
-                                  module.params["fingerprints"]))
+    module.run(lambda: keys_and_plan(module.retrying_client("iam"), module.params))
 
 
 if __name__ == "__main__":
