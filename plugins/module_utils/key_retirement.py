@@ -38,6 +38,44 @@ def parse_time(value, param):
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
 
+def _still_found(params):
+    """{fingerprint: [places]}: the task's still_found, and every host of found_on that holds the key."""
+    still = params.get("still_found") or {}
+    if not isinstance(still, dict):
+        raise KeylessError("still_found: give {fingerprint: [places]} (what credential_sources_info still finds).",
+                           param="still_found")
+    still = dict((key, list(value) if isinstance(value, list) else [value]) for key, value in still.items())
+    found_on = params.get("found_on") or {}
+    if not isinstance(found_on, dict):
+        raise KeylessError("found_on: give {host: what credential_sources_info returned there}.", param="found_on")
+    for host in sorted(found_on):
+        result = found_on[host]
+        if not isinstance(result, dict) or not isinstance(result.get("keys", []), list):
+            raise KeylessError("found_on: the entry of host {0} is not a credential_sources_info result.".format(host),
+                               param="found_on")
+        for key in result.get("keys") or []:
+            still.setdefault(key.get("fingerprint"), []).append(host)
+    return still
+
+
+def _removal_times(params):
+    """{fingerprint: when it left the last instance}: from removals (host_access_keys results by host), else
+    removed_at for every key."""
+    times = {}
+    removals = params.get("removals") or {}
+    if not isinstance(removals, dict):
+        raise KeylessError("removals: give {host: what host_access_keys returned there}.", param="removals")
+    for host in sorted(removals):
+        result = removals[host]
+        if not isinstance(result, dict) or not isinstance(result.get("removed_at", {}), dict):
+            raise KeylessError("removals: the entry of host {0} is not a host_access_keys result.".format(host),
+                               param="removals")
+        for value, moment in (result.get("removed_at") or {}).items():
+            moment = parse_time(moment, "removals")
+            times[value] = max(times.get(value, moment), moment)
+    return times
+
+
 def check_input(params):
     """The task's input, checked before any call."""
     fingerprints = check_fingerprints(params.get("fingerprints"))
@@ -46,18 +84,18 @@ def check_input(params):
                            param="fingerprints")
     if params.get("state", "inactive") not in STATES:
         raise KeylessError("state: choose inactive or absent.", param="state")
-    removed_at = parse_time(params.get("removed_at"), "removed_at")
+    if not params.get("removed_at") and not params.get("removals"):
+        raise KeylessError("removed_at: say when the keys left the instances (removed_at), or give what "
+                           "host_access_keys returned on each host (removals).", param="removed_at")
+    removed_at = parse_time(params["removed_at"], "removed_at") if params.get("removed_at") else None
     for name in ("soak_hours", "delete_after_hours"):
         value = params.get(name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise KeylessError("{0}: {1!r} is not a number of hours (0 or more).".format(name, value), param=name)
-    still = params.get("still_found") or {}
-    if not isinstance(still, dict):
-        raise KeylessError("still_found: give {fingerprint: [places]} (what credential_sources_info still finds).",
-                           param="still_found")
+    times = _removal_times(params)
     return {"fingerprints": fingerprints, "state": params.get("state", "inactive"), "removed_at": removed_at,
-            "soak": datetime.timedelta(hours=params["soak_hours"]),
-            "second": datetime.timedelta(hours=params["delete_after_hours"]), "still_found": still}
+            "removal_times": times, "soak": datetime.timedelta(hours=params["soak_hours"]),
+            "second": datetime.timedelta(hours=params["delete_after_hours"]), "still_found": _still_found(params)}
 
 
 def decide(key, plan, now):
@@ -65,22 +103,25 @@ def decide(key, plan, now):
     places = plan["still_found"].get(key["fingerprint"]) or []
     if places:
         return "keep", "still found on {0} place(s): {1}".format(len(places), ", ".join(str(p) for p in places[:5]))
+    removed_at = plan["removal_times"].get(key["fingerprint"]) or plan["removed_at"]
+    if removed_at is None:
+        return "keep", "no record of its removal from the instances: run host_access_keys, or give removed_at"
     used = key.get("last_used")
-    if used and parse_time(used["date"], "last_used") >= plan["removed_at"]:
+    if used and parse_time(used["date"], "last_used") >= removed_at:
         return "keep", "used at {0} ({1}, {2}), after it left the instances at {3}".format(
-            used["date"], used.get("service"), used.get("region"), plan["removed_at"].isoformat())
-    soak_ends = plan["removed_at"] + plan["soak"]
+            used["date"], used.get("service"), used.get("region"), removed_at.isoformat())
+    soak_ends = removed_at + plan["soak"]
     if now < soak_ends:
         return "keep", "soaking: not used since it left the instances; deactivate after {0}".format(soak_ends.isoformat())
     if plan["state"] == "inactive":
         return ("keep", "already inactive") if key["status"] == "Inactive" else (
-            "deactivate", "no instance holds it and it was not used since {0}".format(plan["removed_at"].isoformat()))
+            "deactivate", "no instance holds it and it was not used since {0}".format(removed_at.isoformat()))
     if key["status"] != "Inactive":
         return "keep", "still active: deactivate it first (state=inactive), then delete after delete_after_hours"
     delete_after = soak_ends + plan["second"]
     if now < delete_after:
         return "keep", "inactive; delete after {0}".format(delete_after.isoformat())
-    return "delete", "inactive, no instance holds it, not used since {0}".format(plan["removed_at"].isoformat())
+    return "delete", "inactive, no instance holds it, not used since {0}".format(removed_at.isoformat())
 
 
 def retire_keys(iam, params, check_mode, now=None):

@@ -46,8 +46,20 @@ options:
     description:
       - When the keys left the instances (ISO 8601; M(keyless.aws.host_access_keys) ran then). A use after this time
         stops the retirement.
+      - With O(removals), only for the keys those results give no time for. One of the two is required.
     type: str
-    required: true
+  removals:
+    description:
+      - "What M(keyless.aws.host_access_keys) returned on each host: C({host: result}). Each key's removal time is
+        the latest RV(keyless.aws.host_access_keys#module:removed_at) of the hosts, so a key shared by instances
+        soaks from the day the last of them gave it up."
+      - A key named that no result and no O(removed_at) gives a time for is kept, and the result says so.
+    type: dict
+  found_on:
+    description:
+      - "What M(keyless.aws.credential_sources_info) finds on each host after the removal: C({host: result}). A key
+        any of them still lists is never deactivated (added to O(still_found), by host name)."
+    type: dict
   soak_hours:
     description:
       - How long after O(removed_at) a key must go unused before it is deactivated. IAM records a use within hours, so
@@ -146,7 +158,9 @@ def main():
         argument_spec=dict(
             fingerprints=dict(type="list", elements="str", required=True, no_log=False),
             state=dict(type="str", choices=["inactive", "absent"], default="inactive"),
-            removed_at=dict(type="str", required=True),
+            removed_at=dict(type="str"),
+            removals=dict(type="dict"),
+            found_on=dict(type="dict"),
             soak_hours=dict(type="float", default=168),
             delete_after_hours=dict(type="float", default=720),
             still_found=dict(type="dict", default={}),

@@ -65,3 +65,40 @@ def test_bad_input_fails_naming_the_parameter(options, param):
 
 def test_a_naive_time_is_utc():
     assert key_retirement.parse_time("2026-11-20T09:00:00", "removed_at") == at(REMOVED)
+
+
+def test_a_shared_key_soaks_from_the_last_hosts_removal_and_is_kept_while_a_host_still_lists_it():
+    removals = {"web-1": {"removed_at": {FP: "2026-11-20T09:00:00+00:00"}},
+                "web-2": {"removed_at": {FP: "2026-11-25T09:00:00+00:00"}}}
+    soaking = plan(removed_at=None, removals=removals)
+    # A week after web-1 gave it up, but two days after web-2 did: still soaking, counted from web-2.
+    action, reason = key_retirement.decide(key(), soaking, at("2026-11-27T09:00:00+00:00"))
+    assert action == "keep" and "deactivate after 2026-12-02T09:00:00+00:00" in reason
+    # Used between the two removals (web-2 still held it then): not a use after the removal.
+    action, _reason = key_retirement.decide(key(used="2026-11-22T10:00:00+00:00"), soaking,
+                                            at("2026-12-03T09:00:00+00:00"))
+    assert action == "deactivate"
+    # A host whose credential_sources_info still lists the key: never deactivated.
+    still = plan(removed_at=None, removals=removals, found_on={
+        "web-3": {"keys": [{"fingerprint": FP, "suffix": "MPLE"}]}, "web-1": {"keys": []}})
+    action, reason = key_retirement.decide(key(), still, at("2026-12-28T09:00:00+00:00"))
+    assert action == "keep" and reason == "still found on 1 place(s): web-3"
+
+
+def test_a_key_with_no_record_of_its_removal_is_kept():
+    other = "0123456789abcdef"
+    known = plan(fingerprints=[FP, other], removed_at=None, removals={"web-1": {"removed_at": {other: REMOVED}}})
+    action, reason = key_retirement.decide(key(), known, at("2026-12-28T09:00:00+00:00"))
+    assert action == "keep" and "no record of its removal" in reason
+
+
+@pytest.mark.parametrize("options, param", [
+    ({"removed_at": None}, "removed_at"),
+    ({"removed_at": None, "removals": {"web-1": "yes"}}, "removals"),
+    ({"removed_at": None, "removals": {"web-1": {"removed_at": {FP: "last week"}}}}, "removals"),
+    ({"found_on": {"web-1": ["keys"]}}, "found_on"),
+])
+def test_bad_removals_and_found_on_name_their_parameter(options, param):
+    with pytest.raises(KeylessError) as caught:
+        plan(**options)
+    assert caught.value.param == param
