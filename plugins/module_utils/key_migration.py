@@ -137,8 +137,11 @@ def _users_of(result, fingerprint_value):
     for kind, name in (("programs", "pid"), ("services", "unit"), ("users", "user")):
         for entry in result.get(kind) or []:
             if ((entry.get("key") or {}).get("fingerprint")) == fingerprint_value:
-                users.append({"kind": kind[:-1], name: entry.get(name), "command": entry.get("command"),
-                              "unit": entry.get("unit"), "user": entry.get("user"), "method": entry.get("method")})
+                use = {"kind": kind[:-1], name: entry.get(name), "command": entry.get("command"),
+                       "unit": entry.get("unit"), "user": entry.get("user"), "method": entry.get("method")}
+                use["label"] = {"programs": "{command} (pid {pid})", "services": "service {unit}",
+                                "users": "user {user}"}[kind].format(**use)
+                users.append(use)
     return users
 
 
@@ -223,7 +226,8 @@ def plan_migration(found_on, access_keys, permissions, role_name=None, canary_pe
             "permissions_boundary": perms.get("permissions_boundary")}
         key.update(user=owner["user"] if owner else None, status=owner["status"] if owner else None,
                    last_used=owner.get("last_used") if owner else None, hosts=holders,
-                   used_by=[dict(use, host=host) for host in holders for use in _users_of(found_on[host], value)],
+                   used_by=[dict(use, host=host, label="{0}: {1}".format(host, use["label"]))
+                            for host in holders for use in _users_of(found_on[host], value)],
                    role_name=sorted(set(h["role_name"] for h in hosts if value in h["fingerprints"] and h["role_name"])))
         keys.append(key)
     return {"keys": keys, "roles": [plan_roles[name] for name in sorted(plan_roles)], "hosts": hosts,

@@ -25,9 +25,10 @@ stands. Then, per place:
 
 Every removed line is written, before the file changes, to ``<backup_dir>/<fingerprint>.json``
 (a root-only folder and file), with the time of its removal, so what was removed can be put back
-until the key is retired. ``removed_at`` (per key, from those files) is when the host last gave a
-key up: a re-run that finds nothing left to remove still says when, so the soak of
-``static_keys`` counts from the run that took the key away, not from each re-run.
+until the key is retired. ``removed_at`` (per key backed up on the host, named in this run or an
+earlier one) is when the host last gave the key up: a re-run that finds nothing left to remove
+still says when, so the soak of ``static_keys`` counts from the run that took the key away, not
+from each re-run; and a run naming no key (``fingerprints: []``, check mode) reads just that.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -167,10 +168,14 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def removal_times(root, backup_dir, fingerprints):
-    """{fingerprint: the latest removal its backup file records}, for the keys that have one."""
+def removal_times(root, backup_dir):
+    """{fingerprint: the latest removal its backup file records}, for every key backed up on the host."""
     times = {}
-    for value in fingerprints:
+    try:
+        names = sorted(os.listdir(_real(root, backup_dir)))
+    except OSError:
+        return times  # none yet, or not ours to read
+    for value in (name[:-len(".json")] for name in names if re.match(r"^[0-9a-f]{16}\.json$", name)):
         path = os.path.join(_real(root, backup_dir), value + ".json")
         try:
             with open(path) as handle:
@@ -288,7 +293,7 @@ def remove_keys(root, proc, fingerprints, check_mode, backup_dir=BACKUP_DIR, pid
         "found": plan["found"],
         "not_found": sorted(set(fingerprints) - set(plan["found"])),
         "backups": sorted(backups),
-        "removed_at": removal_times(root, backup_dir, fingerprints),
+        "removed_at": removal_times(root, backup_dir),
         "unreadable": plan["unreadable"],
         "diff": diff,
     }

@@ -138,9 +138,10 @@ backups:
   elements: str
 removed_at:
   description:
-    - "When this host last gave up each key named, from its backup file: C({fingerprint: ISO 8601 time}). A re-run
-      that finds nothing left to remove still returns it, so M(keyless.aws.static_keys) counts its soak from the run
-      that took the key away. Keys never removed here are not listed."
+    - "When this host last gave up each key its backups hold (named in this run or an earlier one), from the backup
+      files: C({fingerprint: ISO 8601 time}). A re-run that finds nothing left to remove still returns it, so
+      M(keyless.aws.static_keys) counts its soak from the run that took the key away; O(fingerprints=[]) in check
+      mode reads just that."
   returned: always
   type: dict
   sample: {"f66134f3b6918246": "2026-12-04T09:30:00+00:00"}

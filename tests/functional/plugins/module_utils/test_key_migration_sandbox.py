@@ -72,7 +72,8 @@ def test_the_plan_gives_each_owner_one_role_with_its_permissions_and_stages_the_
     assert "instance_id" in reasons["lost"]
     key = next(k for k in plan["keys"] if k["user"] == "report-writer")
     assert key["hosts"] == ["batch", "web-1", "web-2"] and key["role_name"] == ["keyless-report-writer"]
-    assert [(use["host"], use["kind"], use["unit"]) for use in key["used_by"]] == [("web-1", "service", "report.service")]
+    assert [(use["host"], use["kind"], use["unit"], use["label"]) for use in key["used_by"]] == [
+        ("web-1", "service", "report.service", "web-1: service report.service")]
     assert key["owner_permissions"]["groups"] == ["ops"] and key["owner_permissions"]["permissions_boundary"] == boundary
     assert result["unmatched_fingerprints"] == [describe_key(foreign)["fingerprint"]]
     text = json.dumps(result, default=str)
