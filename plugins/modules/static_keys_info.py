@@ -148,10 +148,11 @@ plan:
   contains:
     keys:
       description:
-        - Each key found on the hosts (C(kind), C(suffix), C(account), C(fingerprint)), with its owner (C(user), null
+        - "Each key found on the hosts (C(kind), C(suffix), C(account), C(fingerprint)), with its owner (C(user), null
           for a key no user of this account holds), C(status), C(last_used), C(owner_permissions) (managed policies,
           groups, inline policy names, permissions boundary), the C(hosts) that hold it, C(used_by) (the programs,
-          services and users whose chain takes it, per host, each with a C(label) such as V(web-1: service report.service)) and the C(role_name) that replaces it.
+          services and users whose chain takes it, per host, each with a C(label) such as
+          C(web-1: service report.service)) and the C(role_name) that replaces it."
       type: list
       elements: dict
     roles:

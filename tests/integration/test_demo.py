@@ -1,6 +1,7 @@
 """`make demo`'s script, as a new user runs it: the whole job against a fresh sandbox."""
 
 import os
+import re
 import subprocess
 
 from runner import ROOT
@@ -39,7 +40,16 @@ def test_demo_runs_end_to_end(sandbox):
                  "account default   changed in us-east-1",
                  "fixed software (IMDSv2)   HTTP 200; an IMDSv1 call: HTTP 401",
                  "launch allowing IMDSv1    refused: (UnsupportedOperation) when calling the RunInstances operation: "
-                 "You can't launch instances with IMDSv1 because httpTokensEnforced is enabled"):
+                 "You can't launch instances with IMDSv1 because httpTokensEnforced is enabled",
+                 # From keys to keyless
+                 "before: the old software takes shared-credentials-file arn:aws:iam::123456789012:user/legacy-reports",
+                 "used by legacy-reports-1: service reports.service, legacy-reports-1: user app; replaced by role "
+                 "keyless-legacy-reports",
+                 "canaries: legacy-reports-1; then: none; left as they are: none",
+                 "of legacy-reports: deactivate, now Inactive (no instance holds it and it was not used since",
+                 "after: the old software takes iam-role arn:aws:sts::123456789012:assumed-role/keyless-legacy-reports/i-",
+                 "the key in IAM: ...",
+                 "Inactive; retire_keys re-run: changed=0"):
         assert line in summary, line
     # --check --diff predicted the stages the real run then went through.
     imdsv2 = summary[summary.index("IMDSV2 ALL THE WAY"):]
@@ -50,3 +60,5 @@ def test_demo_runs_end_to_end(sandbox):
     for line in predicted_lines:
         assert line in did, line
     assert sandbox.SECRET_KEY not in output
+    # The legacy user's key is shown by its last four characters only: no whole key id but the sandbox's own.
+    assert set(re.findall(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", output)) <= {sandbox.ACCESS_KEY}

@@ -59,10 +59,8 @@ def fleet(sandbox, tmp_path):
                        "instance_profile_verify_endpoint": emulators[name].url,
                        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     credentials = "[default]\nregion = eu-west-1\naws_access_key_id = {0}\naws_secret_access_key = {1}\n[other]\nregion = us-west-2\n"
-    write(tmp_path / "web-1", "/home/app/.aws/credentials", credentials.format(report["AccessKeyId"],
-                                                                              report["SecretAccessKey"]))
-    write(tmp_path / "web-2", "/home/app/.aws/credentials", credentials.format(billing["AccessKeyId"],
-                                                                              billing["SecretAccessKey"]))
+    for host, key in (("web-1", report), ("web-2", billing)):
+        write(tmp_path / host, "/home/app/.aws/credentials", credentials.format(key["AccessKeyId"], key["SecretAccessKey"]))
     write(tmp_path / "web-3", "/etc/systemd/system/report.service",
           "[Service]\nUser=app\nEnvironment=AWS_ACCESS_KEY_ID={0} AWS_SECRET_ACCESS_KEY={1} AWS_REGION=eu-west-1\n"
           "ExecStart=/usr/bin/python3 /opt/report.py\n".format(report["AccessKeyId"], report["SecretAccessKey"]))

@@ -105,6 +105,9 @@ def test_only_the_named_keys_lines_go_kept_recoverable_and_a_rerun_changes_nothi
     assert again["changed"] is False and again["removed"] == [] and again["drop_ins"] == []
     # A re-run that removes nothing still says when the keys went (the soak counts from then).
     assert again["removed_at"] == result["removed_at"]
+    # A check-mode run naming no key reads just that: every key the host gave up, and when.
+    read_only = run(host, [], check_mode=True)
+    assert read_only["changed"] is False and read_only["removed_at"] == result["removed_at"]
 
     # The scan now finds the user and the service on the role; only the user data and the kept key remain.
     scanned = host_keys.scan(root=str(host), processes=False)
