@@ -131,18 +131,32 @@ def role_for_owner(permissions, role_name=None):
 
 
 # ---- the plan ------------------------------------------------------------------------------
-def _users_of(result, fingerprint_value):
-    """The programs, users and services of one host's result whose chain takes this key."""
+def _uses(result, wanted):
+    """The programs, users and services of one host's result for which ``wanted(entry)`` holds, each
+    with a ``label`` ("service reports.service", "python3 (pid 812)", "user app")."""
     users = []
     for kind, name in (("programs", "pid"), ("services", "unit"), ("users", "user")):
         for entry in result.get(kind) or []:
-            if ((entry.get("key") or {}).get("fingerprint")) == fingerprint_value:
+            if wanted(entry):
                 use = {"kind": kind[:-1], name: entry.get(name), "command": entry.get("command"),
-                       "unit": entry.get("unit"), "user": entry.get("user"), "method": entry.get("method")}
+                       "unit": entry.get("unit"), "user": entry.get("user"), "method": entry.get("method"),
+                       "key": entry.get("key")}
                 use["label"] = {"programs": "{command} (pid {pid})", "services": "service {unit}",
                                 "users": "user {user}"}[kind].format(**use)
                 users.append(use)
     return users
+
+
+def _users_of(result, fingerprint_value):
+    """The programs, users and services of one host's result whose chain takes this key."""
+    return [dict((k, v) for k, v in use.items() if k != "key")
+            for use in _uses(result, lambda entry: (entry.get("key") or {}).get("fingerprint") == fingerprint_value)]
+
+
+def static_key_users(result):
+    """The programs, users and services of one host's result that take a key kept on the host
+    before the instance role (credential_sources_info's ``static_key``)."""
+    return _uses(result, lambda entry: bool(entry.get("static_key")))
 
 
 def check_found_on(found_on):

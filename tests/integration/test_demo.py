@@ -43,6 +43,9 @@ def test_demo_runs_end_to_end(sandbox):
                  "You can't launch instances with IMDSv1 because httpTokensEnforced is enabled",
                  # From keys to keyless
                  "before: the old software takes shared-credentials-file arn:aws:iam::123456789012:user/legacy-reports",
+                 "audit: on host legacy-reports-1, these take a key kept on the host before the instance role: "
+                 "service reports.service (env, key ...",
+                 "user app (shared-credentials-file, key ...",
                  "used by legacy-reports-1: service reports.service, legacy-reports-1: user app; replaced by role "
                  "keyless-legacy-reports",
                  "canaries: legacy-reports-1; then: none; left as they are: none",

@@ -54,6 +54,7 @@ ID_MAP = {
     "static_keys_info": {},
     "host_access_keys": {},
     "static_keys": {},
+    "audit_info": {},
     "ec2_launch_template_profile": {
         "lt-0123456789abcdef0": "batch_template",
     },
