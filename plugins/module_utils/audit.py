@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.keyless.aws.plugins.module_utils.audit_kinds import KIND_NAMES
+from ansible_collections.keyless.aws.plugins.module_utils.audit_report import kind_counts
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.common import aws_failure
 from ansible_collections.keyless.aws.plugins.module_utils.common import call_aws
@@ -322,13 +323,6 @@ def findings(state, region, window_days, found_on=None):
     return result
 
 
-def counts(found):
-    totals = dict((kind, 0) for kind in KIND_NAMES)
-    for finding in found:
-        totals[finding["kind"]] = totals.get(finding["kind"], 0) + 1
-    return totals
-
-
 def target_report(state, found, target, account_id, region):
     """The report of one target, in the shape playbooks/audit.yml writes (with its findings, each
     naming its account, region and target)."""
@@ -341,7 +335,7 @@ def target_report(state, found, target, account_id, region):
                     "instance_profiles": len(state["profiles"])},
         "account_metadata_defaults": account_options(state["account"]),
         "imdsv1_usage": (state["usage"] or {}).get("imdsv1_usage"),
-        "counts": counts(placed),
+        "counts": kind_counts(placed, KIND_NAMES),
         "findings": placed,
     }
 
