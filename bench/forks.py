@@ -264,7 +264,7 @@ class ForksBench(run.Bench):
 # ---- figures ----------------------------------------------------------------------------------
 
 
-def summarize(records):
+def summarize(records, targets=None):
     rows = []
     for key, contender, forks in VARIANTS:
         runs = [r for r in records if r["variant"] == key]
@@ -277,6 +277,8 @@ def summarize(records):
             "api_calls": median([r["api_calls"] for r in good]),
             "throttled": median([r["throttled"] for r in good]),
             "instances": median([r["seen"]["instances"] for r in good]),
+            "cpu_per_target": _per(median([r["cpu_seconds"] for r in good]), targets),
+            "calls_per_target": _per(median([r["api_calls"] for r in good]), targets),
             "errors": sorted(set(p[:200] for r in runs for p in r["problems"])),
         })
     by_key = dict((r["variant"], r) for r in rows)
@@ -284,6 +286,12 @@ def summarize(records):
     for row in rows:
         row["wall_vs_loop"] = _ratio(row["wall_seconds"], loop)
     return rows
+
+
+def _per(value, targets):
+    """A figure per target (account and region), whoever did the job: audit.yml's hosts or the loop's
+    includes."""
+    return None if value is None or not targets else round(value / len(targets), 3)
 
 
 def _ratio(value, base):
@@ -314,16 +322,19 @@ def _cell(value, fmt="{0:.2f}"):
 
 
 def table(rows):
-    lines = ["| run | hosts | forks | wall s | CPU s | API calls | throttled | instances seen | wall / amazon.aws loop "
-             "| runs |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| run | hosts | forks | wall s | CPU s | CPU s / target | API calls | calls / target | throttled "
+             "| instances seen | wall / amazon.aws loop | runs |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         runs = "{0}".format(r["runs"])
         if r["failed"]:
             runs += " ({0} FAILED: {1})".format(r["failed"], "; ".join(r["errors"]).replace("|", "/"))
-        lines.append("| {0} | {1} | {2} | {3} | {4} | {5} | {6} | {7} | {8} | {9} |".format(
+        if not r["runs"]:
+            continue
+        lines.append("| {0} | {1} | {2} | {3} | {4} | {5} | {6} | {7} | {8} | {9} | {10} | {11} |".format(
             r["title"], _cell(r["hosts"], "{0:g}"), r["forks"], _cell(r["wall_seconds"]), _cell(r["cpu_seconds"]),
-            _cell(r["api_calls"], "{0:g}"), _cell(r["throttled"], "{0:g}"), _cell(r["instances"], "{0:g}"),
-            _cell(r["wall_vs_loop"], "{0:.3f}"), runs))
+            _cell(r["cpu_per_target"]), _cell(r["api_calls"], "{0:g}"), _cell(r["calls_per_target"], "{0:.1f}"),
+            _cell(r["throttled"], "{0:g}"), _cell(r["instances"], "{0:g}"), _cell(r["wall_vs_loop"], "{0:.3f}"), runs))
     return "\n".join(lines)
 
 
@@ -336,6 +347,9 @@ def parse_args(argv):
                             len(REGIONS), ", ".join(REGIONS[:4])))
     parser.add_argument("--instances", type=int, default=3, help="instances per account and region (default 3)")
     parser.add_argument("--reps", type=int, default=2, help="repetitions of each run (default 2)")
+    parser.add_argument("--variants", default=",".join(key for key, _contender, _forks in VARIANTS),
+                        help="the runs to make, comma-separated, of forks1, forks10, loop (default all); for "
+                             "example forks10,loop at 100 hosts, where forks 1 takes long and says nothing new")
     parser.add_argument("--out", default=os.path.join(HERE, "results"),
                         help="results folder (default bench/results): forks-table.md, forks.json, forks/logs/")
     args = parser.parse_args(argv)
@@ -343,6 +357,10 @@ def parse_args(argv):
         parser.error("--regions: 1 to {0}".format(len(REGIONS)))
     if args.accounts < 1 or args.instances < 1 or args.reps < 1:
         parser.error("--accounts, --instances and --reps: at least 1")
+    known = [key for key, _contender, _forks in VARIANTS]
+    args.variants = [key.strip() for key in args.variants.split(",") if key.strip()]
+    if not args.variants or set(args.variants) - set(known):
+        parser.error("--variants: some of {0}, comma-separated".format(", ".join(known)))
     return args
 
 
@@ -368,7 +386,7 @@ def main(argv=None):
         os.makedirs(out, exist_ok=True)
         inventory = write_inventory(os.path.join(out, "bench.keyless_accounts.yml"), org, regions)
         bench = ForksBench(sandbox, out, targets, inventory)
-        order = [key for key, _contender, _forks in VARIANTS]
+        order = [key for key, _contender, _forks in VARIANTS if key in args.variants]
         for rep in range(args.reps):
             shift = rep % len(order)  # each repetition starts with another variant: drift hits all alike
             for key in order[shift:] + order[:shift]:
@@ -378,7 +396,7 @@ def main(argv=None):
 
 
 def report(args, argv, info, regions, targets, records, started, started_at):
-    rows = summarize(records)
+    rows = summarize(records, targets)
     by_key = dict((r["variant"], r) for r in rows)
     same, same_text = same_calls(records)
     speedup = _ratio(by_key["forks1"]["wall_seconds"], by_key["forks10"]["wall_seconds"])
@@ -417,9 +435,10 @@ def report(args, argv, info, regions, targets, records, started, started_at):
             {True: "yes", False: "NO", None: "not measured"}[same] + " (" + same_text + ")"),
         "- not the same job: audit.yml reads, per host, instances and their profiles, launch templates and their "
         "user data, the account's metadata defaults, IMDSv1 usage (CloudWatch), instance profiles, their roles' "
-        "trust, and writes one report (JSON, Markdown) with nine kinds of finding; the amazon.aws loop lists the "
-        "instances with their profile and metadata options only (two kinds), and it runs on one host, so forks "
-        "do not apply to it.",
+        "trust, in one keyless.aws.audit_info run per host, and writes one report (JSON, Markdown) with every kind "
+        "of finding but instance_static_keys (which needs the instances as hosts); the amazon.aws loop "
+        "lists the instances with their profile and metadata options only (two kinds), and it runs on one host, so "
+        "forks do not apply to it.",
         "",
         run.machine_line(total, info, loads, span="after the runs"),
     ])

@@ -7,6 +7,11 @@
 One rule for every staged job of the collection: the canaries are the first
 ``ceil(len(items) * percent / 100)`` items in the order given (callers sort them, so a re-run picks
 the same ones); 0 percent means no canary stage, 100 percent means everything is a canary.
+
+``instance_stages`` applies it to the instances a plan of keyless.aws.ec2_metadata_options would
+change (its ``canary_percent``: playbooks/harden.yml's stages). The check of such canaries is
+keyless.aws.ec2_imdsv1_usage_info's ``instances_refusing_imdsv1`` (imds_usage.py): they pass when
+none of them refused an IMDSv1 call since IMDSv2 became required there.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -30,3 +35,16 @@ def canary_split(items, percent):
     items = list(items)
     count = int(math.ceil(len(items) * percent / 100.0))
     return items[:count], items[count:]
+
+
+def instance_stages(instances, percent):
+    """The stages of an instance rollout, from the per-instance results of a plan (check mode):
+    {canary, rest, skipped}, each a list of instance ids sorted by id.
+
+    Only the instances the plan would change are staged (``changed``); those it leaves as they are
+    for their IMDSv1 use (``skipped_for_imdsv1_use``) are ``skipped``; the others need nothing and
+    are in no list. The canaries are the first ``percent`` of the staged ones (``canary_split``)."""
+    changing = sorted(entry["instance_id"] for entry in instances if entry.get("changed"))
+    canary, rest = canary_split(changing, percent)
+    skipped = sorted(entry["instance_id"] for entry in instances if entry.get("skipped_for_imdsv1_use"))
+    return {"canary": canary, "rest": rest, "skipped": skipped}

@@ -188,6 +188,49 @@ options:
     type: bool
     default: false
     version_added: 0.2.0
+  canary_percent:
+    description:
+      - The stages of a staged rollout of the instances, returned in RV(stages) - the plan of
+        C(playbooks/harden.yml), run in check mode first.
+      - The instances this run changes (in check mode, would change) are sorted by id, and the first
+        C(ceil(n * canary_percent / 100)) of them are the canaries (RV(stages.canary)), the others follow
+        (RV(stages.rest)); the instances left as they are for their IMDSv1 use (O(skip_instances_using_imdsv1))
+        are RV(stages.skipped). The same rule as the canaries of M(keyless.aws.static_keys_info), so a re-run
+        picks the same canaries.
+      - V(0) plans no canary stage (every instance in RV(stages.rest)); V(100) makes every instance a canary.
+      - A later task acts on the ids of each stage (O(instance_ids)), so each stage changes exactly what the plan
+        names.
+      - Needs instances (O(instance_ids) or O(filters)). Changes nothing by itself.
+    type: float
+    version_added: 0.2.0
+  hardened_launch_templates:
+    description:
+      - Launch templates an earlier task of the same run hardens with these options (as the role
+        C(keyless.aws.instance_profile) does before its instances phase) - names, ids and the version the earlier
+        task starts from.
+      - Only read in check mode, with O(account_defaults=true) and O(http_tokens_enforced=enabled) - there the
+        earlier task only predicted, so the templates are still as they were. The enforcement report
+        (RV(account_defaults.enforcement_report)) then counts each as that task leaves it (the version named, with
+        the options of this task); a template that does not exist yet is left out (the earlier task creates it,
+        with the options). The ones counted are returned in RV(hardened_launch_templates).
+      - They are not changed by this task, not listed in RV(launch_templates) or the diff, and do not make the task
+        changed. Templates this task hardens itself (O(launch_templates)) are not counted twice.
+      - A real run reads them as they are (the earlier task has hardened them by then).
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.2.0
+    suboptions:
+      name:
+        description: Name of the launch template. Give O(hardened_launch_templates[].name) or O(hardened_launch_templates[].id).
+        type: str
+      id:
+        description: Id of the launch template (C(lt-...)).
+        type: str
+      version:
+        description: The version the earlier task starts from, V($Default), V($Latest) or a version number.
+        type: str
+        default: $Default
   http_tokens:
     description:
       - V(required) allows IMDSv2 (session tokens) only; V(optional) also allows IMDSv1.
@@ -372,6 +415,21 @@ EXAMPLES = r"""
 - name: Show the instances left allowing IMDSv1, with their calls and the period of the last one
   ansible.builtin.debug:
     var: hardened.imdsv1_usage.skipped_instances
+
+- name: Plan a staged rollout - which web servers go first (a tenth of them), which follow, which are skipped
+  keyless.aws.ec2_metadata_options:
+    filters:
+      "tag:team": web
+    imdsv1_usage_window: 14
+    skip_instances_using_imdsv1: true
+    canary_percent: 10
+    wait: false
+  check_mode: true
+  register: plan
+
+- name: The stages - each later task takes one list as its instance_ids (playbooks/harden.yml does)
+  ansible.builtin.debug:
+    msg: "canaries {{ plan.stages.canary }}, then {{ plan.stages.rest }}; skipped {{ plan.stages.skipped }}"
 
 - name: Report only - the IMDSv1 calls of two instances over the last 30 days, and what enforcing would change
   keyless.aws.ec2_metadata_options:
@@ -590,6 +648,50 @@ account_defaults:
           sample: [{"name": "web-asg", "launch_template": "web", "launch_template_id": "lt-0123456789abcdef0",
                     "version": "$Default", "version_number": 1, "launch_configuration": null,
                     "http_tokens": "optional"}]
+stages:
+  description:
+    - With O(canary_percent), the stages of the instances, each a list of instance ids sorted by id; V(null)
+      otherwise.
+  returned: always
+  type: dict
+  version_added: 0.2.0
+  contains:
+    canary:
+      description: The instances that go first - the first C(ceil(n * canary_percent / 100)) of those that change.
+      type: list
+      elements: str
+      sample: ["i-0123456789abcdef0"]
+    rest:
+      description: The other instances that change, after the canaries.
+      type: list
+      elements: str
+      sample: ["i-0fedcba9876543210"]
+    skipped:
+      description: The instances left as they are for their IMDSv1 use (O(skip_instances_using_imdsv1)).
+      type: list
+      elements: str
+      sample: []
+hardened_launch_templates:
+  description:
+    - The launch templates of O(hardened_launch_templates) the enforcement report counted as the earlier task
+      leaves them (check mode, enabling O(http_tokens_enforced)); empty otherwise.
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.2.0
+  contains:
+    launch_template_id:
+      description: The template's id.
+      type: str
+      sample: lt-0123456789abcdef0
+    launch_template_name:
+      description: The template's name.
+      type: str
+      sample: web
+    version:
+      description: The version counted, as O(hardened_launch_templates[].version) names it.
+      type: str
+      sample: $Latest
 timing:
   description:
     - Where the run's time went - seconds per phase (V(read), V(plan), V(apply), V(wait), V(total)), the API calls
@@ -649,7 +751,7 @@ instance_user_data_findings:
   version_added: 0.2.0
 """
 
-from ansible_collections.keyless.aws.plugins.module_utils.metadata_options import manage_metadata_options
+from ansible_collections.keyless.aws.plugins.module_utils.metadata_rollout import manage_rollout_step
 from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
 
 
@@ -687,17 +789,30 @@ def main():
         max_request_rate=dict(type="float"),
         imdsv1_usage_window=dict(type="int"),
         skip_instances_using_imdsv1=dict(type="bool", default=False),
+        canary_percent=dict(type="float"),
+        hardened_launch_templates=dict(
+            type="list",
+            elements="dict",
+            default=[],
+            options=dict(
+                name=dict(type="str"),
+                id=dict(type="str"),
+                version=dict(type="str", default="$Default"),
+            ),
+            mutually_exclusive=[["name", "id"]],
+            required_one_of=[["name", "id"]],
+        ),
     )
     module = KeylessModule(argument_spec=argument_spec, supports_check_mode=True)
 
     def run():
-        # manage_metadata_options checks every input before its first AWS call.
+        # manage_rollout_step checks every input before its first AWS call.
         ec2 = module.retrying_client("ec2", max_pool_connections=max(10, module.params["max_concurrency"] or 10))
         # The Auto Scaling client is made only when the enforcement report needs it.
         # Likewise CloudWatch, only when IMDSv1 metrics are read (imdsv1_usage_window).
-        return manage_metadata_options(ec2, module.params, module.check_mode,
-                                       autoscaling=lambda: module.retrying_client("autoscaling"),
-                                       cloudwatch=lambda: module.retrying_client("cloudwatch"))
+        return manage_rollout_step(ec2, module.params, module.check_mode,
+                                   autoscaling=lambda: module.retrying_client("autoscaling"),
+                                   cloudwatch=lambda: module.retrying_client("cloudwatch"))
 
     module.run(run)
 

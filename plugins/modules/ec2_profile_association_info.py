@@ -19,6 +19,11 @@ description:
     O(instance_profile), or for the whole region.
   - Reads are batched, whatever the number of instances. The truth is
     C(DescribeIamInstanceProfileAssociations), not the instance's own C(IamInstanceProfile) attribute.
+  - With O(expected_instance_profile) or O(expected_metadata_options), it also says which of the instances selected
+    are not as expected (RV(not_as_expected)), by the rule of the module that would change them
+    (M(keyless.aws.ec2_profile_association), M(keyless.aws.ec2_metadata_options)), from the same read. A playbook or
+    role then runs those modules only where there is something to change (the role C(keyless.aws.instance_profile)
+    does, so that its re-run reads the instances once and changes nothing).
 author:
   - keyless.aws maintainers (@keyless-aws)
 options:
@@ -40,6 +45,55 @@ options:
         matches associations that name it.
     type: str
     aliases: ["iam_instance_profile"]
+  selection:
+    description:
+      - How O(instance_ids) and O(filters) combine when both are given.
+      - V(intersection) - the instances named by id that also match the filters.
+      - V(union) - the instances named by id, and every live instance the filters match (as
+        O(keyless.aws.ec2_profile_association#module:selection=union) selects them).
+    type: str
+    choices: [intersection, union]
+    default: intersection
+    version_added: 0.2.0
+  expected_instance_profile:
+    description:
+      - The instance profile (name or ARN) the instances should carry. Each entry then gets RV(associations[].action),
+        what M(keyless.aws.ec2_profile_association) with this profile would do to the instance, and
+        RV(not_as_expected.instance_profile) lists the instances it would change.
+      - A profile that does not exist (yet) is carried by no instance; an association still in flight and an instance
+        that is gone count as not as expected (the module that changes them waits, or says why it cannot).
+      - Needs instances (O(instance_ids) or O(filters)).
+    type: str
+    version_added: 0.2.0
+  expected_metadata_options:
+    description:
+      - The metadata options the instances should have, as M(keyless.aws.ec2_metadata_options) takes them; options
+        left out are not compared. Each entry then gets RV(associations[].metadata_options), and
+        RV(not_as_expected.metadata_options) lists the instances whose options differ (an instance that is gone
+        too).
+      - Needs instances (O(instance_ids) or O(filters)).
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      http_tokens:
+        description: V(required) or V(optional).
+        type: str
+        choices: ["optional", "required"]
+      http_endpoint:
+        description: V(enabled) or V(disabled).
+        type: str
+        choices: ["enabled", "disabled"]
+      http_put_response_hop_limit:
+        description: 1 to 64.
+        type: int
+      instance_metadata_tags:
+        description: V(enabled) or V(disabled).
+        type: str
+        choices: ["enabled", "disabled"]
+      http_protocol_ipv6:
+        description: V(enabled) or V(disabled).
+        type: str
+        choices: ["enabled", "disabled"]
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -77,6 +131,25 @@ EXAMPLES = r"""
 - name: List them
   ansible.builtin.debug:
     msg: "{{ web_fleet.associations | selectattr('association_id', 'none') | map(attribute='instance_id') }}"
+
+- name: Which of two instances and the web fleet do not carry web-app yet, or still allow IMDSv1?
+  keyless.aws.ec2_profile_association_info:
+    instance_ids:
+      - i-0123456789abcdef0
+      - i-0fedcba9876543210
+    filters:
+      "tag:team": web
+    selection: union
+    expected_instance_profile: web-app
+    expected_metadata_options:
+      http_tokens: required
+  register: expected
+
+- name: Attach web-app only where it is missing (a re-run makes no ec2_profile_association run)
+  keyless.aws.ec2_profile_association:
+    instance_ids: "{{ expected.not_as_expected.instance_profile }}"
+    instance_profile: web-app
+  when: expected.not_as_expected.instance_profile | length > 0
 """
 
 RETURN = r"""
@@ -104,10 +177,49 @@ associations:
       description: The association's state (V(associating) or V(associated)), V(null) for none.
       type: str
       sample: associated
+    action:
+      description:
+        - With O(expected_instance_profile), what M(keyless.aws.ec2_profile_association) with that profile would do
+          to the instance - V(associated), V(replaced) or V(unchanged).
+      returned: when O(expected_instance_profile) is set
+      type: str
+      sample: unchanged
+      version_added: 0.2.0
+    metadata_options:
+      description: With O(expected_metadata_options), the instance's metadata options now.
+      returned: when O(expected_metadata_options) is set
+      type: dict
+      sample: {"http_tokens": "required", "http_endpoint": "enabled", "http_put_response_hop_limit": 1,
+               "instance_metadata_tags": "disabled", "http_protocol_ipv6": "disabled"}
+      version_added: 0.2.0
+not_as_expected:
+  description:
+    - The instances selected that are not as O(expected_instance_profile) and O(expected_metadata_options) say, in
+      the order of RV(associations).
+  returned: when O(expected_instance_profile) or O(expected_metadata_options) is set
+  type: dict
+  version_added: 0.2.0
+  contains:
+    instance_profile:
+      description:
+        - The instances M(keyless.aws.ec2_profile_association) would change (or wait for, or refuse), V(null)
+          without O(expected_instance_profile).
+      type: list
+      elements: str
+      sample: ["i-0123456789abcdef0"]
+    metadata_options:
+      description:
+        - The instances M(keyless.aws.ec2_metadata_options) would change (or refuse), V(null) without
+          O(expected_metadata_options).
+      type: list
+      elements: str
+      sample: []
 """
 
 from ansible_collections.keyless.aws.plugins.module_utils.associations import read_associations
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
+from ansible_collections.keyless.aws.plugins.module_utils.instance_expectations import checked_expectations
+from ansible_collections.keyless.aws.plugins.module_utils.instance_expectations import read_and_compare
 from ansible_collections.keyless.aws.plugins.module_utils.instances import check_filters
 from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
 from ansible_collections.keyless.aws.plugins.module_utils.validation import check_instance_ids
@@ -123,6 +235,7 @@ def validated(params, region):
     checked["filters"] = check_filters(params["filters"])
     checked["instance_profile"], checked["instance_profile_arn"] = name_and_arn(
         params["instance_profile"], "instance_profile", "instance-profile", region)
+    checked_expectations(checked, region)
     return checked
 
 
@@ -131,11 +244,27 @@ def main():
         instance_ids=dict(type="list", elements="str"),
         filters=dict(type="dict"),
         instance_profile=dict(type="str", aliases=["iam_instance_profile"]),
+        selection=dict(type="str", default="intersection", choices=["intersection", "union"]),
+        expected_instance_profile=dict(type="str"),
+        expected_metadata_options=dict(
+            type="dict",
+            options=dict(
+                http_tokens=dict(type="str", choices=["optional", "required"]),
+                http_endpoint=dict(type="str", choices=["enabled", "disabled"]),
+                http_put_response_hop_limit=dict(type="int"),
+                instance_metadata_tags=dict(type="str", choices=["enabled", "disabled"]),
+                http_protocol_ipv6=dict(type="str", choices=["enabled", "disabled"]),
+            ),
+        ),
     )
     module = KeylessModule(argument_spec=argument_spec, supports_check_mode=True)
 
     def run():
         params = validated(module.params, module.region)
+        if params["expected_instance_profile"] or params["expected_metadata_options"] is not None \
+                or (params["selection"] == "union" and params["instance_ids"] and params["filters"]):
+            return read_and_compare(module.retrying_client("ec2"), lambda: module.retrying_client("iam"), params,
+                                    region=module.region)
         iam = module.retrying_client("iam") if params.get("instance_profile") else None
         return read_associations(module.retrying_client("ec2"), iam, params, region=module.region)
 
