@@ -79,3 +79,7 @@ test-matrix: venv ## sanity, units and integration smoke on ansible-core 2.17, 2
 
 clean: ## remove build output (keeps .venv)
 	rm -rf $(BUILD) tests/output .pytest_cache
+
+.PHONY: rulebook-venv
+rulebook-venv: ## the Event-Driven Ansible runtime, on demand: .build/rulebook-venv (ansible-rulebook, Python >= 3.12, a JDK >= 17, amazon.aws 11.4)
+	bash scripts/rulebook-venv.sh

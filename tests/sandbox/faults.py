@@ -646,7 +646,7 @@ class FaultProxy:
         handler = app.extensions.get((info["service"], info["action"]))
         response = handler(info) if handler is not None else None
         if response is not None:
-            app._record(info, response[0])  # pylint: disable=protected-access
+            app._record(info, response[0], response[2])  # pylint: disable=protected-access
             return
 
         def start_response(_status, _headers, _exc_info=None):

@@ -59,6 +59,11 @@ class SandboxApp:
         self.error_filters = {}
         # callables run after moto has been reset (extensions keep state of their own)
         self.reset_hooks = []
+        # callables(info, status, body) told of every request the log records, once answered (body:
+        # the bytes sent back; None when none are known, and for moto's answers to services not in
+        # observed_services, which stream on untouched): the CloudTrail events (cloudtrail_events.py)
+        self.observers = []
+        self.observed_services = set()
         # control paths of other sandbox pieces (the IMDS emulators):
         # path prefix -> callable(method, path, body) -> (status, JSON-able payload)
         self.control_handlers = {}
@@ -124,7 +129,7 @@ class SandboxApp:
             return self._to_moto(info, environ, start_response)
 
         status, headers, payload = response
-        self._record(info, status)
+        self._record(info, status, payload)
         start_response("{0} {1}".format(status, _REASONS.get(status, "Status")), list(headers))
         return [payload if isinstance(payload, bytes) else payload.encode("utf-8")]
 
@@ -140,7 +145,7 @@ class SandboxApp:
 
         response_filter = self.response_filters.get((info["service"], info["action"]))
         error_filter = self.error_filters.get(info["service"])
-        if response_filter is None and error_filter is None:
+        if response_filter is None and error_filter is None and info["service"] not in self.observed_services:
             result = self._moto(environ, recording_start_response)
             self._record(info, seen.get("status", 0))
             return result
@@ -160,10 +165,10 @@ class SandboxApp:
         headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
         headers.append(("Content-Length", str(len(body))))
         start_response(captured["status"], headers)
-        self._record(info, seen["status"])
+        self._record(info, seen["status"], body)
         return [body]
 
-    def _record(self, info, status):
+    def _record(self, info, status, body=None):
         if info["service"] is None and info["action"].startswith(("GET /moto-api", "POST /moto-api")):
             return
         if info["environ"].get("HTTP_X_KEYLESS_SANDBOX_ORIGIN"):  # EC2's own reads (IMDS emulator)
@@ -180,6 +185,8 @@ class SandboxApp:
             record["injected"] = info["injected"]
         with self._lock:
             self.log.append(record)
+        for observer in self.observers:
+            observer(info, status, body)
 
     def clear_log(self):
         with self._lock:
@@ -244,7 +251,7 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"
 
 # Modules whose install(sandbox) teaches the sandbox what moto gets wrong.
 EXTENSION_MODULES = ("extensions", "moto_fixes", "rules", "iam_extensions", "faults", "imds", "limits",
-                     "organizations")
+                     "organizations", "cloudtrail_events")
 
 
 class Sandbox:
