@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SANDBOX := PYTHONPATH=$(CURDIR)/tests $(BIN)/python -m sandbox run --
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv test demo unit integration sanity lint changelog-lint docs-lint molecule test-faults docs dist test-matrix bench bench-aws clean
+.PHONY: help venv test demo demo-guard unit integration sanity lint changelog-lint docs-lint molecule test-faults docs dist test-matrix bench bench-aws clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test: venv ## the whole test suite: sanity, lint, unit, integration, docs, chang
 
 demo: venv ## run playbooks/provision.yml against the embedded sandbox
 	$(SANDBOX) bash scripts/demo.sh
+
+demo-guard: venv ## Keyless, continuously: the guard (ansible-rulebook, built on demand) puts drift right in the embedded sandbox
+	$(BIN)/python scripts/demo_guard.py
 
 unit: venv ## unit tests of plugins/ (pytest, no AWS), then functional ones (module_utils and the sandbox, in process)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/unit tests/functional
@@ -63,9 +66,10 @@ test-faults: venv ## the slow reliability tests only: faults, races, interruptio
 bench: venv ## keyless.aws vs amazon.aws at N=10/100/500 on the sandbox at moto speed (CPU cost): table, bench/results/
 	bash scripts/bench.sh $(BENCH_ARGS)
 
-bench-aws: venv ## the same under EC2's rate limits (AWS-like sandbox), N=100/500/1000 vs the token limit (~40 min), then the forks audit (~8 min)
+bench-aws: venv ## the same under EC2's rate limits (AWS-like sandbox), N=100/500/1000 vs the token limit (~40 min), then the forks audit (~8 min), then the guard's call-to-fixed seconds (~4 min)
 	bash scripts/bench.sh --aws $(BENCH_ARGS)
 	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(BIN)/python bench/forks.py $(FORKS_ARGS)
+	$(BIN)/python bench/guard.py $(GUARD_ARGS)
 
 docs: venv ## build the HTML docs site in .build/docs/html (antsibull-docs + Sphinx, offline)
 	bash scripts/docs.sh

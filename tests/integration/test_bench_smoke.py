@@ -253,3 +253,25 @@ def test_aws_bench_token_limit_comes_from_the_bucket_table():
     assert aws.token_limit(DEFAULT_BUCKETS, 1000, "rerun") is None
     changed = {"ec2": dict(DEFAULT_BUCKETS["ec2"], associations={"capacity": 10, "refill": 2})}
     assert aws.token_limit(changed, 30, "first") == (10.0, "associations", 10, 2)
+
+
+def test_guard_bench_times_one_drift_per_contender(tmp_path):
+    """bench/guard.py at one trial each: both contenders put the drift right, the table has its rows."""
+    out = tmp_path / "results"
+    command = [sys.executable, os.path.join(ROOT, "bench", "guard.py"), "--trials", "1", "--out", str(out)]
+    completed = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900,
+                               check=False)
+    output = completed.stdout.decode("utf-8", "replace")
+    if completed.returncode == 3 or "cannot be built" in output:
+        pytest.skip("the rulebook runtime cannot be built on this machine")
+    assert completed.returncode == 0, output[-6000:]
+    for row in ("| call to state put right, median s | ", "| worst s | ",
+                "| API calls of the remediation (EC2, IAM, STS), median | ", "| trials put right | 1/1 | 1/1 | |"):
+        assert row in output, output
+    data = json.loads((out / "guard.json").read_text())
+    assert [r["contender"] for r in data["records"]] == ["keyless.aws", "amazon.aws"]
+    ours = data["records"][0]
+    # The remediation read, then changed: the association and the metadata options, nothing else.
+    assert ours["calls_by_action"].get("ec2:AssociateIamInstanceProfile") == 1, ours
+    assert ours["calls_by_action"].get("ec2:ModifyInstanceMetadataOptions") == 1, ours
+    assert (out / "guard-table.md").read_text().strip() in output

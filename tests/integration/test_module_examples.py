@@ -55,6 +55,9 @@ ID_MAP = {
     "host_access_keys": {},
     "static_keys": {},
     "audit_info": {},
+    "guard_event_info": {"i-0123456789abcdef0": "web_1"},
+    "event_queue": {},
+    "cloudtrail_coverage_info": {},
     "ec2_launch_template_profile": {
         "lt-0123456789abcdef0": "batch_template",
     },
