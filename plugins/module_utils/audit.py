@@ -39,11 +39,13 @@ from ansible_collections.keyless.aws.plugins.module_utils.key_migration import c
 from ansible_collections.keyless.aws.plugins.module_utils.key_migration import static_key_users
 from ansible_collections.keyless.aws.plugins.module_utils.metadata_account import account_options
 from ansible_collections.keyless.aws.plugins.module_utils.metadata_account import get_account_defaults
+from ansible_collections.keyless.aws.plugins.module_utils.metadata_options import concurrency
 from ansible_collections.keyless.aws.plugins.module_utils.metadata_templates import _user_data_findings
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import list_profiles
 from ansible_collections.keyless.aws.plugins.module_utils.trust import analyse_trust
 from ansible_collections.keyless.aws.plugins.module_utils.user_data import instance_user_data_findings
 
+MAX_READS_AT_ONCE = 50  # max_concurrency: user data reads at once (audit_info documents 1 to 50)
 TEMPLATE_PAGE = 200  # DescribeLaunchTemplateVersions MaxResults: 1 to 200
 
 
@@ -63,11 +65,7 @@ def validated(params):
     found_on = params.get("found_on") or {}
     if found_on:
         check_found_on(found_on)
-    workers = params.get("max_concurrency")
-    workers = 10 if workers is None else workers
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 50:
-        raise KeylessError("max_concurrency: {0!r} is not a number of parallel reads from 1 to 50.".format(workers),
-                           param="max_concurrency")
+    workers = concurrency(params.get("max_concurrency"), limit=MAX_READS_AT_ONCE)
     return window, found_on, workers
 
 

@@ -29,6 +29,10 @@ from ansible_collections.keyless.aws.plugins.module_utils.imds_options import _o
 from ansible_collections.keyless.aws.plugins.module_utils.imds_options import call_options
 from ansible_collections.keyless.aws.plugins.module_utils.imds_options import desired_options
 from ansible_collections.keyless.aws.plugins.module_utils.imds_options import snake_options
+from ansible_collections.keyless.aws.plugins.module_utils.instance_profile import Desired
+from ansible_collections.keyless.aws.plugins.module_utils.instance_profile import check_path
+from ansible_collections.keyless.aws.plugins.module_utils.instance_profile import ensure_role
+from ansible_collections.keyless.aws.plugins.module_utils.instance_profile import ensure_tags
 from ansible_collections.keyless.aws.plugins.module_utils.instances import GONE_STATES
 from ansible_collections.keyless.aws.plugins.module_utils.instances import current_association
 from ansible_collections.keyless.aws.plugins.module_utils.instances import describe_associations
@@ -36,11 +40,13 @@ from ansible_collections.keyless.aws.plugins.module_utils.instances import is_se
 from ansible_collections.keyless.aws.plugins.module_utils.instances import select_instances
 from ansible_collections.keyless.aws.plugins.module_utils.instances import state_of
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import get_profile
+from ansible_collections.keyless.aws.plugins.module_utils.profiles import normalize_profile
 from ansible_collections.keyless.aws.plugins.module_utils.profiles import profile_matcher
 from ansible_collections.keyless.aws.plugins.module_utils.validation import name_and_arn
 
 EXPECTED_PROFILE = "expected_instance_profile"
 EXPECTED_OPTIONS = "expected_metadata_options"
+EXPECTED_DETAILS = "expected_profile_details"
 
 # A profile that does not exist (yet): no association carries it.
 _NO_SUCH_PROFILE = "(no such instance profile)"
@@ -60,11 +66,33 @@ def checked_expectations(params, region=None):
             raise KeylessError("{0}: name at least one option to compare (http_tokens, http_endpoint, "
                                "http_put_response_hop_limit, instance_metadata_tags, http_protocol_ipv6), or leave "
                                "{0} out.".format(EXPECTED_OPTIONS), param=EXPECTED_OPTIONS)
+    if params.get(EXPECTED_DETAILS) is not None and not profile:
+        raise KeylessError("{0}: it describes the profile of {1}; give {1} too, or leave {0} out.".format(
+            EXPECTED_DETAILS, EXPECTED_PROFILE), param=EXPECTED_DETAILS)
     if (profile or desired is not None) and not (params.get("instance_ids") or params.get("filters")):
         param = EXPECTED_PROFILE if profile else EXPECTED_OPTIONS
         raise KeylessError("{0}: the instances are compared with it; name them (instance_ids or filters), or leave "
                            "{0} out.".format(param), param=param)
     return profile, profile_arn, desired
+
+
+def profile_as_expected(profile, details):
+    """Whether keyless.aws.iam_instance_profile, given ``details`` ({role, path, tags, purge_tags},
+    its options), would leave ``profile`` (boto3 shape, None for none) as it is - decided by that
+    module's own rules (``instance_profile.check_path``, ``ensure_role`` and ``ensure_tags``, in
+    check mode: no call). A profile that does not exist, or on a path IAM cannot change, is not."""
+    if profile is None:
+        return False
+    desired = Desired(profile["InstanceProfileName"], details.get("path"), details.get("role"), details.get("tags"),
+                      details.get("purge_tags", True))
+    try:
+        check_path(profile, desired)
+    except KeylessError:
+        return False
+    role = {"RoleName": desired.role} if desired.role else None
+    role_changed, _state = ensure_role(None, profile, desired, role, check_mode=True)
+    tags_changed, _state = ensure_tags(None, profile, desired, check_mode=True)
+    return not (role_changed or tags_changed)
 
 
 def compare(instances, associations, profile_arn=None, desired=None):
@@ -115,7 +143,7 @@ def read_and_compare(ec2, iam, params, region=None):
     matches, warnings = None, []
     if params.get("instance_profile"):
         matches, warnings = profile_matcher(iam(), params["instance_profile"], params.get("instance_profile_arn"))
-    expected_arn = None
+    expected_arn, found = None, None
     if profile:
         found = get_profile(iam(), profile)
         expected_arn = found["Arn"] if found else ""
@@ -137,4 +165,7 @@ def read_and_compare(ec2, iam, params, region=None):
     result = {"changed": False, "associations": entries, "warnings": warnings}
     if profile or desired is not None:
         result["not_as_expected"] = not_as_expected
+    if params.get(EXPECTED_DETAILS) is not None:
+        result["instance_profile"] = normalize_profile(found)
+        result["profile_as_expected"] = profile_as_expected(found, params[EXPECTED_DETAILS])
     return result

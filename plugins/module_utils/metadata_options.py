@@ -101,7 +101,7 @@ def validated(params):
         "wait": params.get("wait", True),
         "wait_timeout": params.get("wait_timeout", 300),
         "selection": params.get("selection") or "intersection",
-        "max_concurrency": _concurrency(params.get("max_concurrency")),
+        "max_concurrency": concurrency(params.get("max_concurrency")),
         "set_default_version": params.get("set_default_version", True),
         "version_description": params.get("version_description"),
         "instance_user_data": bool(params.get("instance_user_data")),
@@ -138,10 +138,11 @@ def _imdsv1_evidence(params, desired, instances_named):
 MAX_CONCURRENCY = 100
 
 
-def _concurrency(value):
+def concurrency(value, limit=MAX_CONCURRENCY):
+    """``max_concurrency``, checked: an int from 1 to ``limit`` (10 when not given)."""
     value = 10 if value is None else value
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
-        raise KeylessError("max_concurrency: {0!r} is out of range; give 1 to {1}.".format(value, MAX_CONCURRENCY),
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        raise KeylessError("max_concurrency: {0!r} is out of range; give 1 to {1}.".format(value, limit),
                            param="max_concurrency")
     return value
 

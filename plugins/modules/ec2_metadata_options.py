@@ -755,22 +755,27 @@ from ansible_collections.keyless.aws.plugins.module_utils.metadata_rollout impor
 from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
 
 
+def _template_list():
+    """The spec of a list of launch templates (launch_templates, hardened_launch_templates)."""
+    return dict(
+        type="list",
+        elements="dict",
+        default=[],
+        options=dict(
+            name=dict(type="str"),
+            id=dict(type="str"),
+            version=dict(type="str", default="$Default"),
+        ),
+        mutually_exclusive=[["name", "id"]],
+        required_one_of=[["name", "id"]],
+    )
+
+
 def main():
     argument_spec = dict(
         instance_ids=dict(type="list", elements="str", default=[]),
         filters=dict(type="dict", default={}),
-        launch_templates=dict(
-            type="list",
-            elements="dict",
-            default=[],
-            options=dict(
-                name=dict(type="str"),
-                id=dict(type="str"),
-                version=dict(type="str", default="$Default"),
-            ),
-            mutually_exclusive=[["name", "id"]],
-            required_one_of=[["name", "id"]],
-        ),
+        launch_templates=_template_list(),
         set_default_version=dict(type="bool", default=True),
         version_description=dict(type="str"),
         account_defaults=dict(type="bool", default=False),
@@ -790,18 +795,7 @@ def main():
         imdsv1_usage_window=dict(type="int"),
         skip_instances_using_imdsv1=dict(type="bool", default=False),
         canary_percent=dict(type="float"),
-        hardened_launch_templates=dict(
-            type="list",
-            elements="dict",
-            default=[],
-            options=dict(
-                name=dict(type="str"),
-                id=dict(type="str"),
-                version=dict(type="str", default="$Default"),
-            ),
-            mutually_exclusive=[["name", "id"]],
-            required_one_of=[["name", "id"]],
-        ),
+        hardened_launch_templates=_template_list(),
     )
     module = KeylessModule(argument_spec=argument_spec, supports_check_mode=True)
 

@@ -94,6 +94,30 @@ options:
         description: V(enabled) or V(disabled).
         type: str
         choices: ["enabled", "disabled"]
+  expected_profile_details:
+    description:
+      - What M(keyless.aws.iam_instance_profile) would be given for O(expected_instance_profile) (its options of the
+        same names). The result then says, in RV(profile_as_expected), whether that module would leave the profile as
+        it is, decided by its own rules, and gives the profile in RV(instance_profile), from the same read.
+      - So a caller that converges the profile and its instances (the instance_profile role) runs
+        M(keyless.aws.iam_instance_profile) only when something is to change.
+      - Needs O(expected_instance_profile).
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      role:
+        description: The name of the role the profile should hold; V("") for none; left out, any.
+        type: str
+      path:
+        description: The profile's path; left out, any.
+        type: str
+      tags:
+        description: The profile's tags; left out, any.
+        type: dict
+      purge_tags:
+        description: Whether tags not in O(expected_profile_details.tags) make the profile differ.
+        type: bool
+        default: true
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -214,6 +238,23 @@ not_as_expected:
       type: list
       elements: str
       sample: []
+profile_as_expected:
+  description:
+    - Whether O(expected_instance_profile) exists and M(keyless.aws.iam_instance_profile) with O(expected_profile_details)
+      would leave it as it is (the role it holds, its path, its tags).
+  returned: when O(expected_profile_details) is set
+  type: bool
+  sample: true
+  version_added: 0.2.0
+instance_profile:
+  description:
+    - O(expected_instance_profile) as IAM has it, in the shape M(keyless.aws.iam_instance_profile) returns (V(null) when
+      it does not exist).
+  returned: when O(expected_profile_details) is set
+  type: dict
+  sample: {"instance_profile_name": "web-app", "arn": "arn:aws:iam::123456789012:instance-profile/web-app",
+           "path": "/", "roles": [], "tags": {}}
+  version_added: 0.2.0
 """
 
 from ansible_collections.keyless.aws.plugins.module_utils.associations import read_associations
@@ -254,6 +295,15 @@ def main():
                 http_put_response_hop_limit=dict(type="int"),
                 instance_metadata_tags=dict(type="str", choices=["enabled", "disabled"]),
                 http_protocol_ipv6=dict(type="str", choices=["enabled", "disabled"]),
+            ),
+        ),
+        expected_profile_details=dict(
+            type="dict",
+            options=dict(
+                role=dict(type="str"),
+                path=dict(type="str"),
+                tags=dict(type="dict"),
+                purge_tags=dict(type="bool", default=True),
             ),
         ),
     )

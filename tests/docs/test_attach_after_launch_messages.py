@@ -55,6 +55,9 @@ def produced(sandbox):
     ids = sorted(i["InstanceId"] for i in ec2.run_instances(ImageId="ami-12345678", MinCount=5, MaxCount=5)["Instances"])
     doomed = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     ec2.terminate_instances(InstanceIds=[doomed])
+    # The guide quotes the message for a terminated instance: wait until EC2 (the sandbox, like EC2, passes
+    # through shutting-down first) says so, or the message names the other state, depending on timing.
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[doomed], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
     messages = []
 

@@ -179,3 +179,55 @@ def test_no_iam_call_without_a_profile_and_union_selects_both(clients):
                                                      expected_metadata_options=options(http_tokens="required")))
     assert [e["instance_id"] for e in result["associations"]] == [I1, I2]
     assert result["not_as_expected"] == {"instance_profile": None, "metadata_options": []}
+
+
+# ---- the profile itself, as keyless.aws.iam_instance_profile would leave it ----------------------
+
+
+def profile(roles=("web-app",), path="/", tags=None):
+    return {"InstanceProfileName": "web-app", "Arn": ARN, "Path": path, "InstanceProfileId": "AIPA00000000000000001",
+            "Roles": [{"RoleName": r, "Arn": "arn:aws:iam::123456789012:role/" + r, "Path": "/",
+                       "RoleId": "AROA00000000000000001", "CreateDate": "2026-12-01T00:00:00Z"} for r in roles],
+            "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}
+
+
+DETAILS = {"role": "web-app", "path": "/", "tags": {"team": "web"}, "purge_tags": True}
+
+
+@pytest.mark.parametrize("found, details, expected", [
+    (profile(tags={"team": "web"}), DETAILS, True),
+    (profile(tags={"team": "web", "aws:cloudformation:stack-name": "s"}), DETAILS, True),  # aws: tags are never ours
+    (None, DETAILS, False),                                                             # not there yet
+    (profile(roles=(), tags={"team": "web"}), DETAILS, False),                          # no role yet
+    (profile(roles=("old",), tags={"team": "web"}), DETAILS, False),                    # another role
+    (profile(tags={}), DETAILS, False),                                                 # a tag missing
+    (profile(tags={"team": "web", "extra": "x"}), DETAILS, False),                      # purged
+    (profile(tags={"team": "web", "extra": "x"}), dict(DETAILS, purge_tags=False), True),
+    (profile(path="/team/", tags={"team": "web"}), DETAILS, False),                     # the module's error, not a skip
+    (profile(roles=("old",), tags={}), {"role": None, "path": None, "tags": None, "purge_tags": True}, True),
+    (profile(tags={"team": "web"}), dict(DETAILS, role=""), False),                     # the role to be removed
+])
+def test_profile_as_expected_follows_the_profile_modules_rules(found, details, expected):
+    assert ie.profile_as_expected(found, details) is expected
+
+
+def test_profile_details_need_the_expected_profile():
+    with pytest.raises(KeylessError) as error:
+        ie.checked_expectations(params(instance_ids=[I1], expected_profile_details=DETAILS))
+    assert error.value.param == "expected_profile_details"
+
+
+def test_read_gives_the_profile_and_whether_it_is_as_expected():
+    ec2, iam = boto3.client("ec2", region_name="us-east-1"), boto3.client("iam", region_name="us-east-1")
+    with Stubber(ec2) as ec2_stub, Stubber(iam) as iam_stub:
+        iam_stub.add_response("get_instance_profile", {"InstanceProfile": dict(profile(tags={"team": "web"}),
+                                                                               CreateDate="2026-12-01T00:00:00Z")},
+                              {"InstanceProfileName": "web-app"})
+        ec2_stub.add_response("describe_instances", {"Reservations": [{"Instances": [instance(I1)]}]})
+        ec2_stub.add_response("describe_iam_instance_profile_associations", {
+            "IamInstanceProfileAssociations": [association(I1, ARN)]})
+        result = ie.read_and_compare(ec2, lambda: iam, params(instance_ids=[I1], expected_instance_profile="web-app",
+                                                              expected_profile_details=DETAILS))
+    assert result["profile_as_expected"] is True
+    assert result["instance_profile"]["arn"] == ARN and result["instance_profile"]["tags"] == {"team": "web"}
+    assert result["not_as_expected"]["instance_profile"] == []
