@@ -591,14 +591,15 @@ def test_control_api(sandbox, ec2):
     status, answer = sandbox.control("GET", CONTROL_PATH)
     assert status == 200 and answer["enabled"] is True and answer["rules"] == {"trail_required": True,
                                                                                "queue_policy": True}
-    status, answer = sandbox.control("POST", CONTROL_PATH, {"disable": ["trail_required"], "delay": 0.2})
-    assert status == 200 and answer["rules"]["trail_required"] is False and answer["delay"] == 0.2
+    status, answer = sandbox.control("POST", CONTROL_PATH, {"disable": ["trail_required"], "delay": 5})
+    assert status == 200 and answer["rules"]["trail_required"] is False and answer["delay"] == 5
     status, answer = sandbox.control("POST", CONTROL_PATH, {"disable": ["no_such_rule"]})
     assert status == 400 and "no_such_rule" in answer["error"]
     route = route_events(sandbox, "drift", by_name("ModifyInstanceMetadataDefaults"), trail=False)
     ec2.modify_instance_metadata_defaults(HttpTokens="optional")
-    assert receive_events(route) == []  # 0.2 s later
-    assert len(receive_events(route, wait=3, limit=1)) == 1
+    # Not yet (5 s later; a margin a loaded machine keeps, where 0.2 s failed one CI run), then delivered.
+    assert receive_events(route) == []
+    assert len(receive_events(route, wait=15, limit=1)) == 1
     status, answer = sandbox.control("GET", CONTROL_PATH)
     assert answer["recent"][-1] == {"eventName": "ModifyInstanceMetadataDefaults", "account": ACCOUNT,
                                     "region": "us-east-1", "errorCode": None}
