@@ -20,6 +20,7 @@ except ImportError:  # AnsibleAWSModule reports a missing botocore itself
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import gather_sdk_versions
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.keyless.aws.plugins.module_utils import assume
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryingClient
 from ansible_collections.keyless.aws.plugins.module_utils.common import RetryPolicy
@@ -41,6 +42,16 @@ class KeylessModule(AnsibleAWSModule):
         self.retry_policy = RetryPolicy(deadline=float(wait_timeout)) if wait_timeout else RetryPolicy()
         self.call_stats = CallStats()
         self._clients = {}
+        # The module's assume_role option (assume.py), checked before any call; the role is
+        # assumed when the first client is made.
+        self._assumed_account = None
+        self._assume_call = None
+        self._credentials = None
+        if self.params.get("assume_role"):
+            try:
+                self._assume_call = assume.checked(self.params["assume_role"])
+            except KeylessError as error:
+                self.fail_keyless(error)
 
     def warn(self, warning):  # pylint: disable=arguments-differ
         """Warn through Ansible's own module warning. AnsibleAWSModule (amazon.aws 10) keeps its
@@ -58,12 +69,29 @@ class KeylessModule(AnsibleAWSModule):
         if service not in self._clients:
             settings = botocore_config()
             settings.update(config)
-            raw = self.client(service, config=settings)
+            raw = self.client(service, config=settings, **self._assumed_credentials())
             pacer = Pacer.for_service(service, max_rate=self.params.get("max_request_rate"))
             if pacer is not None:
                 self.call_stats.pacers.append(pacer)
             self._clients[service] = RetryingClient(raw, self.retry_policy, pacer, self.call_stats)
         return self._clients[service]
+
+    def _assumed_credentials(self):
+        """The credentials of the assume_role option's session (assumed once, with the
+        connection's own credentials; AssumeRole is not paced: STS has no EC2-like bucket), or
+        nothing to add when the option is not given."""
+        if self._assume_call is None:
+            return {}
+        if self._credentials is None:
+            sts = RetryingClient(self.client("sts", config=botocore_config()), self.retry_policy, None, self.call_stats)
+            self._credentials, self._assumed_account = assume.assume(sts, self._assume_call, self.params.get("target"))
+        return self._credentials
+
+    def assumed_account_id(self):
+        """The account of the assume_role option's session (the role assumed now if it was not
+        yet); None without the option."""
+        self._assumed_credentials()
+        return self._assumed_account
 
     def fail_keyless(self, error):
         """Fail with a KeylessError's result (``failure_result``), the AWS error's response when

@@ -55,8 +55,40 @@ options:
     type: dict
   account_id:
     description:
-      - The account audited, as the findings name it. When omitted, read with C(sts:GetCallerIdentity).
+      - The account audited, as the findings name it. When omitted, the account of the O(assume_role) session, else
+        read with C(sts:GetCallerIdentity).
     type: str
+  assume_role:
+    description:
+      - A role to assume (C(sts:AssumeRole), with the connection's credentials) before the first read; every read is
+        then made in the role's session. One module process per target instead of two
+        (M(amazon.aws.sts_assume_role) and then this module); C(playbooks/audit.yml) gives the role of each host of
+        the P(keyless.aws.accounts#inventory) inventory here.
+      - Checked before any call; a refusal fails the module with what to check (the role, its trust policy, the
+        external id, the account), and the other targets of the play go on.
+      - Without O(assume_role.role_arn) (or without this option), the connection's credentials read the target.
+    type: dict
+    suboptions:
+      role_arn:
+        description:
+          - The role's ARN, V(arn:<partition>:iam::<account id>:role/<path and name>).
+        type: str
+        required: true
+      external_id:
+        description:
+          - The external id the role's trust policy asks for (2 to 1224 characters of letters, digits and
+            C(+=,.@:/_-)). Never shown, in a result or a message.
+        type: str
+      session_name:
+        description:
+          - The session's name, as CloudTrail records it (2 to 64 characters of letters, digits and C(+=,.@_-)).
+          - Defaults to V(keyless-aws); C(playbooks/audit.yml) gives C(keyless-audit-<play>-<UTC time>).
+        type: str
+      duration_seconds:
+        description:
+          - The session's length, 900 to 43200 seconds (and at most the role's maximum session duration, 3600 unless
+            the role raises it). Defaults to STS's, one hour.
+        type: int
   target:
     description:
       - The name of this target in the report (C(playbooks/audit.yml) gives the inventory host name).
@@ -77,8 +109,9 @@ extends_documentation_fragment:
 notes:
   - Needs C(ec2:DescribeInstances), C(ec2:DescribeIamInstanceProfileAssociations),
     C(ec2:DescribeLaunchTemplateVersions), C(ec2:GetInstanceMetadataDefaults), C(ec2:DescribeInstanceAttribute),
-    C(iam:ListInstanceProfiles) and, with a window, C(cloudwatch:GetMetricData); without O(account_id),
-    C(sts:GetCallerIdentity) (always allowed).
+    C(iam:ListInstanceProfiles) and, with a window, C(cloudwatch:GetMetricData); without O(account_id) or
+    O(assume_role), C(sts:GetCallerIdentity) (always allowed). With O(assume_role), the connection's credentials
+    need C(sts:AssumeRole) on the role, and the role the reads.
   - CloudWatch publishes the IMDSv1 metrics only for instances that have called the metadata service; no datapoint
     reads as no call.
 seealso:
@@ -107,6 +140,20 @@ EXAMPLES = r"""
     # {host: its credential_sources_info result, with instance_id added}, as playbooks/audit.yml gathers it
     found_on: "{{ found_by_host }}"
   register: audit_with_hosts
+
+- name: Audit an account in the role it keeps for the audit (its trust policy asks for an external id)
+  keyless.aws.audit_info:
+    region: eu-west-1
+    assume_role:
+      role_arn: arn:aws:iam::123456789012:role/keyless-audit
+      external_id: "{{ audit_external_id }}"
+      session_name: keyless-audit-nightly
+    target: prod-eu-west-1
+  register: prod_audit
+
+- name: The findings name the role's account
+  ansible.builtin.assert:
+    that: prod_audit.report.account_id == "123456789012"
 """
 
 RETURN = r"""
@@ -174,6 +221,7 @@ report:
           type: str
 """
 
+from ansible_collections.keyless.aws.plugins.module_utils.assume import ASSUME_ROLE_SPEC
 from ansible_collections.keyless.aws.plugins.module_utils.audit import audit
 from ansible_collections.keyless.aws.plugins.module_utils.module import KeylessModule
 
@@ -187,6 +235,7 @@ def main():
             account_id=dict(type="str"),
             target=dict(type="str", default="localhost"),
             max_concurrency=dict(type="int", default=10),
+            assume_role=ASSUME_ROLE_SPEC,
         ),
         supports_check_mode=True,
     )
@@ -196,8 +245,12 @@ def main():
             return module.retrying_client("ec2", max_pool_connections=max(10, module.params["max_concurrency"] or 10))
         return module.retrying_client(service)
 
-    module.run(lambda: audit(clients, module.params, module.region, module.params["account_id"],
-                             module.params["target"]))
+    def run():
+        # With assume_role, the session's account (no sts:GetCallerIdentity more).
+        account_id = module.params["account_id"] or module.assumed_account_id()
+        return audit(clients, module.params, module.region, account_id, module.params["target"])
+
+    module.run(run)
 
 
 if __name__ == "__main__":
