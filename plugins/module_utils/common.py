@@ -55,11 +55,26 @@ def http_status(exc):
     return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
 
 
+# What AWS answers when the caller's policies do not allow the call. EC2's message does not name
+# the action ("You are not authorized to perform this operation."), so the failure does.
+DENIED_CODES = frozenset(("UnauthorizedOperation", "AccessDenied", "AccessDeniedException"))
+
+
+def denied_action(exc):
+    """The IAM action a refused call needed (``ec2:DescribeInstances``), as RetryingClient noted it
+    on the error; else None."""
+    return getattr(exc, "keyless_iam_action", None) if error_code(exc) in DENIED_CODES else None
+
+
 def aws_failure(exc, doing):
-    """Turn a botocore error into a KeylessError: '<doing> failed: <Code>: <message>'."""
+    """Turn a botocore error into a KeylessError: '<doing> failed: <Code>: <message>'; a call the
+    caller's policies refused also names the action to allow, unless AWS's message did."""
     code = error_code(exc)
     if code:
         message = "{0} failed: AWS said {1}: {2}".format(doing, code, error_message(exc))
+        action = denied_action(exc)
+        if action and action not in message:
+            message = "{0} ({1} is not allowed to the caller)".format(message.rstrip(), action)
     else:
         message = "{0} failed: {1}".format(doing, exc)
     return KeylessError(message, code=code, exception=exc)
@@ -256,12 +271,20 @@ class RetryingClient:
         mapping = getattr(getattr(self.client, "meta", None), "method_to_api_mapping", None) or {}
         return mapping.get(name) or "".join(part.capitalize() for part in name.split("_"))
 
+    def _iam_action(self, action):
+        """``<service>:<Action>`` as IAM names it: botocore's service name is IAM's prefix for every
+        service we call (ec2, iam, sts, cloudwatch, sqs, events, organizations, autoscaling)."""
+        model = getattr(getattr(self.client, "meta", None), "service_model", None)
+        service = getattr(model, "service_name", None)
+        return "{0}:{1}".format(service, action) if isinstance(service, str) else None
+
     def __getattr__(self, name):
         attribute = getattr(self.client, name)
         if name in self._PASS_THROUGH or name.startswith("_") or not callable(attribute):
             return attribute
         policy, pacer, stats = self.policy, self.pacer, self.stats
         action = self._action(name)
+        iam_action = self._iam_action(action)
 
         def call(*args, **kwargs):
             bucket = pacer.bucket(action)[1] if pacer is not None else None
@@ -271,6 +294,11 @@ class RetryingClient:
                 try:
                     answer = attribute(*args, **kwargs)
                 except Exception as exc:
+                    if iam_action is not None:
+                        try:
+                            exc.keyless_iam_action = iam_action  # for aws_failure's message
+                        except AttributeError:
+                            pass
                     throttled = is_throttle(exc)
                     if bucket is not None:
                         if throttled:

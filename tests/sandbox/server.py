@@ -250,8 +250,8 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"
 
 
 # Modules whose install(sandbox) teaches the sandbox what moto gets wrong.
-EXTENSION_MODULES = ("extensions", "moto_fixes", "rules", "iam_extensions", "faults", "imds", "limits",
-                     "organizations", "cloudtrail_events")
+EXTENSION_MODULES = ("extensions", "moto_fixes", "iam_authorization", "rules", "iam_extensions", "faults", "imds",
+                     "limits", "organizations", "cloudtrail_events")
 
 
 class Sandbox:

@@ -232,3 +232,38 @@ def test_with_extra_waits_longer_for_its_own_errors_only_a_throttle_keeps_the_po
     with pytest.raises(botocore.exceptions.ClientError):
         patient.call(not_yet)
     assert 90 < clock.now <= 100
+
+
+def _denied(service, method, message):
+    """A RetryingClient of a real (stubbed, offline) boto3 client whose ``method`` is refused."""
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client(service, region_name="us-east-1", aws_access_key_id="AKIAEXAMPLEEXAMPLE00",
+                          aws_secret_access_key="x" * 40)
+    stubber = Stubber(client)
+    code = "UnauthorizedOperation" if service == "ec2" else "AccessDenied"
+    stubber.add_client_error(method, service_error_code=code, service_message=message, http_status_code=403)
+    stubber.activate()
+    retry, _clock = policy()
+    return getattr(common.RetryingClient(client, retry), method)
+
+
+def test_a_refused_call_names_the_iam_action_the_caller_lacks():
+    call = _denied("ec2", "describe_instances", "You are not authorized to perform this operation.")
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        call()
+    failure = common.aws_failure(caught.value, "reading the instances")
+    assert failure.code == "UnauthorizedOperation"
+    assert failure.message == ("reading the instances failed: AWS said UnauthorizedOperation: You are not authorized "
+                               "to perform this operation. (ec2:DescribeInstances is not allowed to the caller)")
+
+
+def test_a_refusal_that_names_its_action_is_not_told_twice():
+    said = "User: arn:aws:sts::123456789012:assumed-role/a/b is not authorized to perform: cloudwatch:GetMetricData"
+    call = _denied("cloudwatch", "get_metric_data", said)
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        call(MetricDataQueries=[], StartTime=0, EndTime=1)
+    assert common.aws_failure(caught.value, "reading").message == "reading failed: AWS said AccessDenied: " + said
+    # Only refusals: any other error is said as AWS said it.
+    assert "not allowed" not in common.aws_failure(client_error("Throttling"), "reading").message
