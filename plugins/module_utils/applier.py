@@ -31,6 +31,7 @@ from ansible_collections.keyless.aws.plugins.module_utils.association_plan impor
 from ansible_collections.keyless.aws.plugins.module_utils.association_plan import plan
 from ansible_collections.keyless.aws.plugins.module_utils.common import KeylessError
 from ansible_collections.keyless.aws.plugins.module_utils.common import Timing
+from ansible_collections.keyless.aws.plugins.module_utils.common import denied_note
 from ansible_collections.keyless.aws.plugins.module_utils.common import error_code
 from ansible_collections.keyless.aws.plugins.module_utils.common import error_message
 from ansible_collections.keyless.aws.plugins.module_utils.common import poll
@@ -239,7 +240,7 @@ def _aws_said(exc):
     if isinstance(exc, KeylessError):
         return exc.message
     if error_code(exc):
-        return "AWS said {0}: {1}".format(error_code(exc), error_message(exc))
+        return "AWS said {0}: {1}{2}".format(error_code(exc), error_message(exc).rstrip(), denied_note(exc))
     return str(exc)
 
 
@@ -271,8 +272,8 @@ def _failure_cause(step, problem, profile, propagation_timeout):
                     profile["InstanceProfileName"], error_code(problem), error_message(problem),
                     propagation_timeout))
     if error_code(problem):
-        return "{0} {1} failed: AWS said {2}: {3}".format(verb, step["instance_id"], error_code(problem),
-                                                          error_message(problem))
+        return "{0} {1} failed: AWS said {2}: {3}{4}".format(verb, step["instance_id"], error_code(problem),
+                                                              error_message(problem).rstrip(), denied_note(problem))
     return "{0} {1} failed: {2}".format(verb, step["instance_id"], problem)
 
 

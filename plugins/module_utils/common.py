@@ -58,6 +58,11 @@ def http_status(exc):
 # What AWS answers when the caller's policies do not allow the call. EC2's message does not name
 # the action ("You are not authorized to perform this operation."), so the failure does.
 DENIED_CODES = frozenset(("UnauthorizedOperation", "AccessDenied", "AccessDeniedException"))
+# The calls that hand a role to EC2 also need iam:PassRole on that role, and AWS's refusal does not
+# say which of the two was missing
+# (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/permission-to-pass-iam-roles.html).
+PASSES_ROLE = frozenset(("ec2:RunInstances", "ec2:AssociateIamInstanceProfile",
+                         "ec2:ReplaceIamInstanceProfileAssociation", "iam:AddRoleToInstanceProfile"))
 
 
 def denied_action(exc):
@@ -66,15 +71,22 @@ def denied_action(exc):
     return getattr(exc, "keyless_iam_action", None) if error_code(exc) in DENIED_CODES else None
 
 
+def denied_note(exc):
+    """What follows AWS's message when the caller's policies refused the call: the action to allow,
+    unless AWS's message named it (' (ec2:DescribeInstances is not allowed to the caller)'); else ''."""
+    action = denied_action(exc)
+    if not action or action in error_message(exc):
+        return ""
+    if action in PASSES_ROLE:
+        action = "{0}, or iam:PassRole on the role it gives,".format(action)
+    return " ({0} is not allowed to the caller)".format(action)
+
+
 def aws_failure(exc, doing):
-    """Turn a botocore error into a KeylessError: '<doing> failed: <Code>: <message>'; a call the
-    caller's policies refused also names the action to allow, unless AWS's message did."""
+    """Turn a botocore error into a KeylessError: '<doing> failed: AWS said <Code>: <message>'."""
     code = error_code(exc)
     if code:
-        message = "{0} failed: AWS said {1}: {2}".format(doing, code, error_message(exc))
-        action = denied_action(exc)
-        if action and action not in message:
-            message = "{0} ({1} is not allowed to the caller)".format(message.rstrip(), action)
+        message = "{0} failed: AWS said {1}: {2}{3}".format(doing, code, error_message(exc).rstrip(), denied_note(exc))
     else:
         message = "{0} failed: {1}".format(doing, exc)
     return KeylessError(message, code=code, exception=exc)

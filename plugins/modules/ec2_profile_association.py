@@ -182,6 +182,9 @@ notes:
   - An instance carries at most one instance profile, and a profile holds at most one role.
   - After an association changes, the instance's metadata service can take a few seconds to serve the new
     role's credentials.
+  - Attaching or swapping a profile (C(ec2:AssociateIamInstanceProfile), C(ec2:ReplaceIamInstanceProfileAssociation))
+    also needs C(iam:PassRole) on the profile's role; EC2 refuses either lack with the same
+    C(UnauthorizedOperation), and the failure names both.
 seealso:
   - module: keyless.aws.ec2_profile_association_info
   - module: keyless.aws.iam_instance_profile

@@ -118,6 +118,8 @@ notes:
     associations to find the instances that carry it (see O(role_change_in_use)).
   - With O(state=absent) the module reads the region's instance profile associations to find instances that
     use the profile, so a region is needed.
+  - Putting a role in the profile (C(iam:AddRoleToInstanceProfile)) also needs C(iam:PassRole) on that role; a
+    refusal names both, since AWS's does not say which was missing.
 seealso:
   - module: keyless.aws.iam_instance_profile_info
   - module: keyless.aws.ec2_profile_association

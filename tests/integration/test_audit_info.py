@@ -6,10 +6,8 @@ user's key (a folder standing for the instance, as in the other key tests), the 
 the programs that take the key before the role, showing the key only by its last four characters.
 """
 
-import ast
 import json
 import os
-import re
 import subprocess
 import sys
 
@@ -17,7 +15,6 @@ import yaml
 
 from runner import ROOT
 from runner import run_playbook
-from sandbox.imds import iam_enforcement
 from test_audit import seed_findings
 
 AUDIT = os.path.join(ROOT, "playbooks", "audit.yml")
@@ -115,54 +112,3 @@ def test_the_module_finds_what_the_jinja_audit_found_reading_each_thing_once(san
     assert not [a for _service, a in reads if a in ("GetInstanceProfile", "GetRole", "DescribeLaunchTemplates")]
     assert len(module_calls) < len(reference_calls)
 
-
-def _documented_actions():
-    """The IAM actions the notes of keyless.aws.audit_info say its reads need (C(service:Action)),
-    read from the module's DOCUMENTATION (with ast, not imported)."""
-    with open(os.path.join(ROOT, "plugins", "modules", "audit_info.py")) as handle:
-        tree = ast.parse(handle.read())
-    [documentation] = [node.value.value for node in tree.body if isinstance(node, ast.Assign)
-                       and getattr(node.targets[0], "id", None) == "DOCUMENTATION"]
-    notes = " ".join(yaml.safe_load(documentation)["notes"])
-    return sorted(set(re.findall(r"C\(((?:ec2|iam|cloudwatch):[A-Za-z]+)\)", notes)))
-
-
-def test_the_documented_permissions_are_exactly_enough(sandbox, tmp_path, imds):
-    """With IAM policy enforcement on (tests/sandbox/iam_authorization.py), a role allowed exactly
-    the actions the module's notes list audits the seeded account and finds everything; a role
-    lacking any one of them is refused, with AWS's error, and the module names the action it lacks
-    (EC2's own message does not)."""
-    expected = seed_findings(sandbox, imds)
-    actions = _documented_actions()
-    assert "ec2:DescribeInstances" in actions and "cloudwatch:GetMetricData" in actions, actions
-    iam = sandbox.client("iam")
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}]})
-    roles = {"keyless-audit": actions}
-    roles.update(("lacks-" + action.replace(":", "-"), [a for a in actions if a != action]) for action in actions)
-    for name, allowed in roles.items():
-        iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)
-        iam.put_role_policy(RoleName=name, PolicyName="read", PolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": allowed, "Resource": "*"}]}))
-    audit = {"assume_role": {"role_arn": "arn:aws:iam::123456789012:role/{{ item }}", "session_name": "audit"}}
-    playbook = tmp_path / "audit-permissions.yml"
-    playbook.write_text(yaml.safe_dump([{
-        "name": "audit_info with exactly the documented permissions, then with one fewer",
-        "hosts": "localhost", "gather_facts": False,
-        "tasks": [{"name": "Audit as {{ item }}", "keyless.aws.audit_info": audit, "loop": sorted(roles),
-                   "register": "audits", "ignore_errors": True},
-                  {"name": "Results", "ansible.builtin.copy": {
-                      "dest": str(tmp_path / "audits.json"), "mode": "0600",
-                      "content": "{{ audits.results | to_json }}"}}]}]))
-    with iam_enforcement(sandbox):
-        run = run_playbook(sandbox, str(playbook), name="audit-info-permissions")
-    assert run.returncode == 0, run.output[-4000:]
-    results = dict((r["item"], r) for r in json.loads((tmp_path / "audits.json").read_text()))
-    full = results.pop("keyless-audit")
-    assert not full.get("failed"), full.get("msg")
-    assert {(f["kind"], f["resource"]) for f in full["report"]["findings"]} == expected
-    for name, result in sorted(results.items()):
-        action = name[len("lacks-"):].replace("-", ":", 1)
-        assert result.get("failed"), "{0} was not needed: audit_info ran without it".format(action)
-        code = "UnauthorizedOperation" if action.startswith("ec2:") else "AccessDenied"
-        assert code in result["msg"] and action in result["msg"], (action, result["msg"])

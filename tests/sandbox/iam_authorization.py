@@ -30,7 +30,11 @@ asked the right question about every call and answers as AWS answers:
    its account (the way Organizations' ``OrganizationAccountAccessRole`` and our docs' audit role
    trust), and a session's ARN (``arn:aws:sts::<account>:assumed-role/<role>/<session>``) never
    matched its role. The identity's own policies still have to allow ``sts:AssumeRole``.
-5. **The calls the sandbox answers itself** (``app.extensions``: ``GetInstanceMetadataDefaults``,
+5. **iam:PassRole.** Launching with a profile, associating one and replacing one need
+   ``iam:PassRole`` on the profile's role as well as the EC2 action, and ``AddRoleToInstanceProfile``
+   needs it on the role (``PASS_ROLE_ACTIONS`` cites the pages); moto never checked it, so a
+   policy without it passed here and failed on AWS.
+6. **The calls the sandbox answers itself** (``app.extensions``: ``GetInstanceMetadataDefaults``,
    ``ModifyInstanceMetadataDefaults``, IAM's permissions boundaries, ...) never reached moto, so
    no policy was ever checked for them; they are checked here with the same policies.
 
@@ -123,8 +127,43 @@ def _headers(environ):
     return headers
 
 
+# The calls that give a role to EC2, and need iam:PassRole on that role besides their own action
+# ("Grant permissions to attach an IAM role to an instance",
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/permission-to-pass-iam-roles.html; for
+# AddRoleToInstanceProfile, its API reference: "The caller of this operation must be granted the
+# PassRole permission on the IAM role by a permissions policy.",
+# https://docs.aws.amazon.com/IAM/latest/APIReference/API_AddRoleToInstanceProfile.html).
+PASS_ROLE_ACTIONS = frozenset((("ec2", "RunInstances"), ("ec2", "AssociateIamInstanceProfile"),
+                               ("ec2", "ReplaceIamInstanceProfileAssociation"), ("iam", "AddRoleToInstanceProfile")))
+
+
+def passed_roles(info):
+    """The ARNs of the roles a PASS_ROLE_ACTIONS call hands over (none when it names no profile, or
+    one that does not exist: the call's own checks answer that)."""
+    from moto.iam.models import iam_backends
+    from moto.utilities.utils import get_partition
+
+    if (info["service"], info["action"]) not in PASS_ROLE_ACTIONS:
+        return []
+    backend = iam_backends[account_of(info)][get_partition(info["region"] or "us-east-1")]
+    params = info["params"]
+    try:
+        if info["service"] == "iam":
+            return [backend.get_role(params.get("RoleName", "")).arn]
+        if params.get("IamInstanceProfile.Arn"):
+            profile = backend.get_instance_profile_by_arn(params["IamInstanceProfile.Arn"])
+        elif params.get("IamInstanceProfile.Name"):
+            profile = backend.get_instance_profile(params["IamInstanceProfile.Name"])
+        else:
+            return []
+    except Exception:  # pylint: disable=broad-except  # moto's NotFound: not this check's to say
+        return []
+    return [role.arn for role in profile.roles]
+
+
 def denial(info):
-    """None when the caller's policies allow the call; else the answer AWS gives."""
+    """None when the caller's policies allow the call (and iam:PassRole on each role it hands to
+    EC2); else the answer AWS gives."""
     from moto.core.exceptions import HTTPException
     from moto.iam.access_control import IAMRequest
 
@@ -137,6 +176,9 @@ def denial(info):
                              path=environ.get("PATH_INFO", "/"), data=info["params"], body=info["body"],
                              headers=headers, action=info["action"])
         request.check_action_permitted("*")
+        for role_arn in passed_roles(info):
+            request._action = "iam:PassRole"  # pylint: disable=protected-access
+            request.check_action_permitted(role_arn)
     except HTTPException as error:
         if info["service"] == "ec2" and getattr(error, "error_type", None) == "AccessDenied":
             return ec2_error("UnauthorizedOperation", EC2_UNAUTHORIZED, 403)

@@ -11,6 +11,8 @@ from sandbox.iam_authorization import EC2_UNAUTHORIZED
 from sandbox.imds import iam_enforcement
 from sandbox.organizations import client_for
 from sandbox.seed import ACCOUNT
+from sandbox.seed import AMI
+from sandbox.seed import make_profile
 
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::{0}:root".format(ACCOUNT)}, "Action": "sts:AssumeRole"}]})
@@ -119,3 +121,30 @@ def test_principal_matches_reads_accounts_and_roles_as_iam_does():
     assert not principal_matches("arn:aws:iam::210987654321:root", user)
     assert not principal_matches("arn:aws:iam::210987654321:role/audit", session)
     assert not principal_matches("arn:aws:iam::123456789012:user/other", user)
+
+
+def test_giving_a_role_to_ec2_needs_pass_role_on_that_role(sandbox, instant_transitions):  # pylint: disable=unused-argument
+    make_profile(sandbox, "web", settled=True)
+    make_profile(sandbox, "admin", settled=True)
+    instance_id = sandbox.client("ec2").run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    client = reader(sandbox, ["ec2:AssociateIamInstanceProfile", "ec2:RunInstances", "iam:AddRoleToInstanceProfile",
+                              "iam:CreateInstanceProfile"])
+    iam = sandbox.client("iam")
+    iam.put_role_policy(RoleName="reader", PolicyName="pass", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole",
+                                                "Resource": "arn:aws:iam::{0}:role/web".format(ACCOUNT)}]}))
+    with iam_enforcement(sandbox):
+        ec2 = client("ec2")
+        response = refused(ec2.associate_iam_instance_profile, InstanceId=instance_id,
+                           IamInstanceProfile={"Name": "admin"})
+        assert response["Error"] == {"Code": "UnauthorizedOperation", "Message": EC2_UNAUTHORIZED}
+        response = refused(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1,
+                           IamInstanceProfile={"Arn": "arn:aws:iam::{0}:instance-profile/admin".format(ACCOUNT)})
+        assert response["Error"]["Code"] == "UnauthorizedOperation"
+        ec2.associate_iam_instance_profile(InstanceId=instance_id, IamInstanceProfile={"Name": "web"})
+        session_iam = client("iam")
+        session_iam.create_instance_profile(InstanceProfileName="spare")
+        response = refused(session_iam.add_role_to_instance_profile, InstanceProfileName="spare", RoleName="admin")
+        assert response["Error"]["Code"] == "AccessDenied" and "iam:PassRole" in response["Error"]["Message"]
+        session_iam.add_role_to_instance_profile(InstanceProfileName="spare", RoleName="web")
+    assert len(sandbox.client("ec2").describe_instances()["Reservations"]) == 1  # the refused launch made nothing

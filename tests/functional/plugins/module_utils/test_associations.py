@@ -378,6 +378,7 @@ def test_a_failure_part_way_reports_what_was_converged_and_starts_nothing_new(wo
         sandbox.app.interceptors.remove(refuse_second)
     assert error.message == (
         "attaching {1} failed: AWS said UnauthorizedOperation: You are not authorized to perform this operation. "
+        "(ec2:AssociateIamInstanceProfile, or iam:PassRole on the role it gives, is not allowed to the caller) "
         "1 of 3 instance(s) to change were converged (listed in associations); 2 were not: {1}, {2}. Run the task "
         "again to finish.".format(*web))
     assert [e["instance_id"] for e in error.details["associations"]] == web[:1]

@@ -267,3 +267,11 @@ def test_a_refusal_that_names_its_action_is_not_told_twice():
     assert common.aws_failure(caught.value, "reading").message == "reading failed: AWS said AccessDenied: " + said
     # Only refusals: any other error is said as AWS said it.
     assert "not allowed" not in common.aws_failure(client_error("Throttling"), "reading").message
+
+
+def test_a_refused_call_that_gives_a_role_to_ec2_names_pass_role_too():
+    call = _denied("ec2", "associate_iam_instance_profile", "You are not authorized to perform this operation.")
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        call(InstanceId="i-0123456789abcdef0", IamInstanceProfile={"Name": "web"})
+    assert common.aws_failure(caught.value, "attaching").message.endswith(
+        "(ec2:AssociateIamInstanceProfile, or iam:PassRole on the role it gives, is not allowed to the caller)")
