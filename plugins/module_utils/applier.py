@@ -272,8 +272,8 @@ def _failure_cause(step, problem, profile, propagation_timeout):
                     profile["InstanceProfileName"], error_code(problem), error_message(problem),
                     propagation_timeout))
     if error_code(problem):
-        return "{0} {1} failed: AWS said {2}: {3}{4}".format(verb, step["instance_id"], error_code(problem),
-                                                              error_message(problem).rstrip(), denied_note(problem))
+        return "{0} {1} failed: AWS said {2}: {3}{4}".format(
+            verb, step["instance_id"], error_code(problem), error_message(problem).rstrip(), denied_note(problem))
     return "{0} {1} failed: {2}".format(verb, step["instance_id"], problem)
 
 

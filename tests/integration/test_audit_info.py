@@ -111,4 +111,3 @@ def test_the_module_finds_what_the_jinja_audit_found_reading_each_thing_once(san
         assert sum(1 for _service, a in reads if a == action) == 1, (action, reads)
     assert not [a for _service, a in reads if a in ("GetInstanceProfile", "GetRole", "DescribeLaunchTemplates")]
     assert len(module_calls) < len(reference_calls)
-
